@@ -17,8 +17,8 @@ from typing import Protocol, runtime_checkable
 from pansync.model import RemoteEntry
 
 __all__ = [
-    "META_DIR",
     "INTERNAL_PREFIX",
+    "META_DIR",
     "Progress",
     "Remote",
     "RemoteCaps",
@@ -125,9 +125,7 @@ class Remote(Protocol):
         """
         ...
 
-    def download(
-        self, rel_path: str, dest: Path, progress: Progress | None = None, offset: int = 0
-    ) -> None:
+    def download(self, rel_path: str, dest: Path, progress: Progress | None = None, offset: int = 0) -> None:
         """Write the file's bytes from `offset` on into `dest` (appending when offset > 0)."""
         ...
 

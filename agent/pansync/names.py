@@ -1,0 +1,106 @@
+"""Path keys, untrusted-path validation and the names PanSync gives to conflict copies.
+
+Keys are NFC, `/`-separated and relative: one spelling per visible name, whatever each side stores.
+Everything here is pure; `safe_local_path` is the one function that looks at the disk, because
+"does this path escape the root through a symlink?" has no answer without it.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import unicodedata
+from datetime import datetime
+from pathlib import Path
+
+from pansync.errors import UnsafePath
+
+__all__ = [
+    "case_conflict_name",
+    "conflict_copy_name",
+    "is_under",
+    "key_of",
+    "parent_key",
+    "safe_local_path",
+    "split_ext",
+    "validate_rel_path",
+]
+
+MAX_COMPONENT_BYTES = 255
+
+
+def key_of(rel_path: str) -> str:
+    """The NFC key of a relative path; the planner and the index speak only in keys."""
+    return unicodedata.normalize("NFC", rel_path)
+
+
+def parent_key(key: str) -> str:
+    """`a/b/c` → `a/b`; a top-level key's parent is ``""`` (the root)."""
+    return posixpath.dirname(key)
+
+
+def is_under(key: str, prefix: str) -> bool:
+    """True when `key` is `prefix` itself or lies below it."""
+    return key == prefix or key.startswith(prefix + "/")
+
+
+def validate_rel_path(rel_path: str) -> str:
+    """Check a path that came from untrusted data (a listing, the index, the lock) and return it.
+
+    Refuses absolute paths, `.` and `..` components, empty components, NUL and other C0 controls in
+    a component, backslashes (a Windows separator that could escape the root there), and components
+    longer than a file system can hold.
+    """
+    if not rel_path or rel_path.startswith("/") or "\x00" in rel_path:
+        raise UnsafePath(rel_path, "not a relative path")
+    for part in rel_path.split("/"):
+        if part in ("", ".", ".."):
+            raise UnsafePath(rel_path, f"path component {part!r} is not allowed")
+        if "\\" in part:
+            raise UnsafePath(rel_path, "backslash in a name could escape the root on Windows")
+        if any(ord(ch) < 0x20 for ch in part):
+            raise UnsafePath(rel_path, "control character in a name")
+        if len(part.encode("utf-8", "surrogateescape")) > MAX_COMPONENT_BYTES:
+            raise UnsafePath(rel_path, f"a name is longer than {MAX_COMPONENT_BYTES} bytes")
+    return rel_path
+
+
+def safe_local_path(root: Path, rel_path: str) -> Path:
+    """Join an untrusted relative path to `root`, refusing any route out of it.
+
+    Besides the textual checks, no existing parent may be a symlink: a cloud path `a/b` must not
+    write through a local symlink `a -> /etc`.
+    """
+    validate_rel_path(rel_path)
+    path = root
+    parts = rel_path.split("/")
+    for part in parts[:-1]:
+        path = path / part
+        if path.is_symlink():
+            raise UnsafePath(rel_path, f"{path} is a symbolic link; PanSync does not write through links")
+    return root / rel_path
+
+
+def split_ext(name: str) -> tuple[str, str]:
+    """Split a base name into stem and extension, keeping dot-files whole (`.bashrc`, ``)."""
+    stem, ext = os.path.splitext(name)
+    if not stem:
+        return name, ""
+    return stem, ext
+
+
+def _with_suffix(key: str, suffix: str) -> str:
+    parent, base = posixpath.split(key)
+    stem, ext = split_ext(base)
+    name = f"{stem} ({suffix}){ext}"
+    return posixpath.join(parent, name) if parent else name
+
+
+def conflict_copy_name(key: str, client_name: str, when: datetime) -> str:
+    """`报告.docx` → `报告 (conflicted copy alice 2026-11-26 153000).docx` (DESIGN §2)."""
+    return _with_suffix(key, f"conflicted copy {client_name} {when:%Y-%m-%d %H%M%S}")
+
+
+def case_conflict_name(key: str, client_name: str) -> str:
+    """`FOO.txt` → `FOO (case conflict alice).txt`, for a name a case-insensitive side cannot hold."""
+    return _with_suffix(key, f"case conflict {client_name}")
