@@ -1,0 +1,446 @@
+"""The `pansync` command: talks to people, delegates everything else.
+
+Each command loads the configuration, builds what it needs and prints the outcome. Errors are
+`PanSyncError`s printed as one line `title: message` on stderr with a non-zero exit: 1 when some
+items could not be synced this time, 2 when a folder or the command itself could not run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from pansync import __version__
+from pansync.errors import ConfigError, PanSyncError
+from pansync.paths import Locations, locations, resolve_config_path
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_PARTIAL = 1
+EXIT_ERROR = 2
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class Context:
+    """What every command needs: where things live and the loaded configuration."""
+
+    def __init__(self, config_path: str | None, verbose: int) -> None:
+        self.env = os.environ
+        self.locs: Locations = locations(self.env)
+        self.config_path = resolve_config_path(config_path, self.env)
+        self.verbose = verbose
+
+    def config(self) -> Any:
+        from pansync.config import load_config
+
+        if not self.config_path.exists():
+            raise ConfigError(f"no configuration at {self.config_path}; run `pansync init` to create one")
+        return load_config(self.config_path, env=self.env)
+
+    def folders(self, name: str | None) -> list[Any]:
+        config = self.config()
+        if name is not None:
+            return [config.folder(name)]
+        if not config.folders:
+            raise ConfigError(f"{self.config_path}: no folders configured; run `pansync init`")
+        return list(config.folders)
+
+
+def _fail(exc: PanSyncError) -> None:
+    err_console.print(f"[bold red]{exc.title}[/]: {exc.message}", soft_wrap=True)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except PanSyncError as exc:
+        _fail(exc)
+        sys.exit(EXIT_ERROR)
+
+
+def _setup_logging(ctx: Context, console_output: bool = True) -> None:
+    from pansync.log import configure_logging
+
+    level = "info"
+    with suppress(PanSyncError):
+        level = ctx.config().log.level
+    configure_logging(verbosity=ctx.verbose, log_dir=ctx.locs.log_dir, console=console_output, level=level)
+
+
+def _open(ctx: Context, folder: Any) -> Any:
+    from pansync.remote.factory import open_remote
+    from pansync.session import FolderSync
+
+    config = ctx.config()
+    return FolderSync(config, folder, ctx.locs, open_remote(folder.remote, config, ctx.locs))
+
+
+def _rel_arg(root: Path, path: str) -> str:
+    """A path argument: relative to the folder root, or absolute inside it (DESIGN §5)."""
+    from pansync.names import key_of, validate_rel_path
+
+    candidate = Path(path)
+    if candidate.is_absolute():
+        try:
+            rel = candidate.resolve(strict=False).relative_to(root.resolve(strict=False)).as_posix()
+        except ValueError:
+            raise ConfigError(f"{path} is not inside the folder {root}") from None
+    else:
+        rel = path.strip("/")
+    return validate_rel_path(key_of(rel))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="pansync")
+@click.option("--config", "config_path", metavar="FILE", help="Configuration file to use.")
+@click.option("-v", "--verbose", count=True, help="More output: -v decisions, -vv backend requests.")
+@click.pass_context
+def cli(click_ctx: click.Context, config_path: str | None, verbose: int) -> None:
+    """PanSync keeps local folders and Baidu Netdisk (or any mounted folder) in two-way sync.
+
+    \b
+    Example:
+      pansync init            # set up ~/PanSync with a local test cloud
+      pansync sync            # sync every folder once
+    """
+    click_ctx.obj = Context(config_path, verbose)
+
+
+# -- init -------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--folder", "name", default="main", show_default=True, help="Name of the folder pair.")
+@click.option("--local", "local", metavar="PATH", help="Local folder (default: ~/PanSync).")
+@click.option("--remote", "remote", metavar="URL", help="file:///path or baidu:/apps/bypy/DIR.")
+@click.option("--remark", is_flag=True, help="Confirm an existing folder whose marker is missing.")
+@click.pass_obj
+def init(ctx: Context, name: str, local: str | None, remote: str | None, remark: bool) -> None:
+    """Create the configuration and a folder pair.
+
+    Without --remote, a folder under PanSync's data dir stands in for the cloud, so you can try
+    PanSync at once; switch to Baidu later with --remote baidu:/apps/bypy/DIR.
+
+    \b
+    Example:
+      pansync init --local ~/文档/同步 --remote file:///mnt/nas/pansync
+    """
+    from pansync.config import add_folder, ensure_config, parse_remote_url
+
+    with _errors():
+        local_path = Path(local).expanduser() if local else Path.home() / "PanSync"
+        default_remote = remote is None
+        remote_url = remote or (ctx.locs.data_dir / "cloud" / name).as_uri()
+        parse_remote_url(remote_url)
+        config, created = ensure_config(ctx.config_path, env=ctx.env)
+        if remark:
+            folder = config.folder(name)
+            sync = _open(ctx, folder)
+            sync.remark_root()
+            console.print(f"Marked {folder.local} as the folder '{name}'.")
+            return
+        if not any(f.name == name for f in config.folders):
+            add_folder(ctx.config_path, name, str(local_path), remote_url, env=ctx.env)
+        folder = ctx.config().folder(name)
+        folder.local.mkdir(parents=True, exist_ok=True)
+        if default_remote and folder.remote.scheme == "file":
+            Path(folder.remote.path).mkdir(parents=True, exist_ok=True)
+        verb = "Created" if created else "Using"
+        console.print(f"{verb} configuration {ctx.config_path}")
+        console.print(f"Folder '{name}': {folder.local}  <->  {folder.remote.url}")
+        if default_remote:
+            console.print(
+                "The cloud side is a local folder for now. To sync with Baidu Netdisk, run "
+                "`pansync auth`, then set this folder's remote to baidu:/apps/bypy/<dir> in the "
+                "configuration file."
+            )
+        console.print("Next: `pansync sync`")
+
+
+# -- sync -------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--folder", "name", help="Sync only this folder.")
+@click.option("--dry-run", is_flag=True, help="Print what would be done; change nothing.")
+@click.option("--force", is_flag=True, help="Allow more deletions than sync.max_delete, this time.")
+@click.pass_obj
+def sync(ctx: Context, name: str | None, dry_run: bool, force: bool) -> None:
+    """Sync every folder (or one) once, both ways, and exit when they agree.
+
+    Exit status: 0 when both sides agree, 1 when some items failed (retried next time),
+    2 when a folder could not be synced at all.
+
+    \b
+    Example:
+      pansync sync --folder main --dry-run
+    """
+    from pansync.progress import make_sink
+    from pansync.session import SyncOptions
+
+    _setup_logging(ctx)
+    status = 0
+    with _errors():
+        folders = ctx.folders(name)
+    for folder in folders:
+        try:
+            runner = _open(ctx, folder)
+        except PanSyncError as exc:
+            _fail(exc)
+            status = EXIT_ERROR
+            continue
+        try:
+            with make_sink(err_console) as sink:
+                runner.sink = sink
+                result = runner.run(SyncOptions(dry_run=dry_run, force=force))
+        except PanSyncError as exc:
+            _fail(exc)
+            status = EXIT_ERROR
+            continue
+        except KeyboardInterrupt:
+            err_console.print("Interrupted: the action in flight was finished or rolled back.")
+            sys.exit(130)
+        finally:
+            runner.close()
+        _print_result(folder.name, result, dry_run)
+        if result.failed and status == 0:
+            status = EXIT_PARTIAL
+    sys.exit(status)
+
+
+def _print_result(name: str, result: Any, dry_run: bool) -> None:
+    if dry_run:
+        for line in result.dry_run_lines:
+            console.print(line, markup=False)
+        console.print(f"{name}: {len(result.actions)} actions planned (dry run: nothing changed)")
+        return
+    for conflict in result.conflicts:
+        console.print(f"conflict: {conflict.key} -> kept both; yours is {conflict.copy_key}", markup=False)
+    for issue in result.issues:
+        console.print(f"skipped: {issue.rel_path}: {issue.message}", markup=False)
+    for failure in result.failed:
+        console.print(f"failed: {failure.rel_path}: {failure.message}", markup=False)
+    state = "in sync" if result.converged else "not fully synced"
+    console.print(
+        f"{name}: {state} ({len(result.actions)} actions, {len(result.conflicts)} conflicts, "
+        f"{len(result.issues)} skipped, {len(result.failed)} failed)"
+    )
+
+
+# -- reports ----------------------------------------------------------------------------------------
+
+
+def _state(ctx: Context, folder: Any) -> Any:
+    from pansync.session import folder_state_path
+    from pansync.state import StateStore
+
+    return StateStore(folder_state_path(ctx.locs, folder.name))
+
+
+@cli.command()
+@click.option("--folder", "name", help="Only this folder.")
+@click.pass_obj
+def conflicts(ctx: Context, name: str | None) -> None:
+    """List conflict copies: both versions were kept; compare them and delete the one you don't want.
+
+    \b
+    Example:
+      pansync conflicts --folder main
+    """
+    with _errors():
+        table = Table("folder", "path", "conflict copy", "reason", "when")
+        count = 0
+        for folder in ctx.folders(name):
+            state = _state(ctx, folder)
+            for record in state.conflicts():
+                when = datetime.fromtimestamp(record.detected_ns / 1e9, timezone.utc)
+                table.add_row(
+                    folder.name, record.key, record.copy_key, record.reason, f"{when:%Y-%m-%d %H:%M}"
+                )
+                count += 1
+            state.close()
+        if count:
+            console.print(table)
+        else:
+            console.print("No open conflicts.")
+
+
+@cli.group()
+def trash() -> None:
+    """Deleted and replaced versions: list them, bring them back."""
+
+
+@trash.command("list")
+@click.option("--folder", "name", help="Only this folder.")
+@click.pass_obj
+def trash_list(ctx: Context, name: str | None) -> None:
+    """List the cloud trash (local deletions) and the local trash (cloud deletions).
+
+    \b
+    Example:
+      pansync trash list --folder main
+    """
+    from pansync.trash import list_cloud_trash
+
+    with _errors():
+        table = Table("folder", "where", "path", "size / location", "trashed")
+        for folder in ctx.folders(name):
+            runner = _open(ctx, folder)
+            for item in list_cloud_trash(runner.remote):
+                when = item.trashed_at
+                table.add_row(
+                    folder.name,
+                    "cloud",
+                    runner.remote.from_remote_name(item.path),
+                    str(item.size),
+                    f"{when:%Y-%m-%d %H:%M}" if when else item.batch,
+                )
+            for record in runner.state.trash_records():
+                when = datetime.fromtimestamp(record.trashed_ns / 1e9, timezone.utc)
+                where = "system trash" if record.location.startswith("os-trash:") else record.location
+                table.add_row(folder.name, "local", record.key, where, f"{when:%Y-%m-%d %H:%M}")
+            runner.close()
+        console.print(table)
+
+
+@trash.command("restore")
+@click.argument("path")
+@click.option("--folder", "name", help="The folder PATH belongs to (needed with several folders).")
+@click.pass_obj
+def trash_restore(ctx: Context, path: str, name: str | None) -> None:
+    """Bring back the newest trashed version of PATH (relative to the folder root).
+
+    \b
+    Example:
+      pansync trash restore 文档/报告.docx
+    """
+    from pansync.restore import restore
+
+    with _errors():
+        folders = ctx.folders(name)
+        if len(folders) > 1 and not Path(path).is_absolute():
+            raise ConfigError("several folders are configured; say which with --folder")
+        folder = folders[0]
+        runner = _open(ctx, folder)
+        try:
+            message = restore(runner, _rel_arg(folder.local, path))
+        finally:
+            runner.close()
+        console.print(message, markup=False)
+
+
+@cli.group()
+def exclude() -> None:
+    """Selective sync: cloud folders this computer does not download."""
+
+
+@exclude.command("add")
+@click.argument("path")
+@click.option("--folder", "name", help="The folder PATH belongs to.")
+@click.pass_obj
+def exclude_add(ctx: Context, path: str, name: str | None) -> None:
+    """Stop syncing PATH on this computer; its local copy leaves once it is safely in the cloud.
+
+    \b
+    Example:
+      pansync exclude add 视频/2023
+    """
+    with _errors():
+        folder = ctx.folders(name)[0]
+        state = _state(ctx, folder)
+        key = _rel_arg(folder.local, path)
+        state.set_exclusion(key, pending=(folder.local / key).exists())
+        state.close()
+        console.print(
+            f"Excluded {key}; the next sync moves the local copy to the trash once it is in the cloud."
+        )
+
+
+@exclude.command("remove")
+@click.argument("path")
+@click.option("--folder", "name", help="The folder PATH belongs to.")
+@click.pass_obj
+def exclude_remove(ctx: Context, path: str, name: str | None) -> None:
+    """Sync PATH again; the next sync downloads it.
+
+    \b
+    Example:
+      pansync exclude remove 视频/2023
+    """
+    with _errors():
+        folder = ctx.folders(name)[0]
+        state = _state(ctx, folder)
+        key = _rel_arg(folder.local, path)
+        removed = state.remove_exclusion(key)
+        state.close()
+        console.print(f"{key} is synced again." if removed else f"{key} was not excluded.")
+
+
+@exclude.command("list")
+@click.option("--folder", "name", help="Only this folder.")
+@click.pass_obj
+def exclude_list(ctx: Context, name: str | None) -> None:
+    """List excluded paths.
+
+    \b
+    Example:
+      pansync exclude list
+    """
+    with _errors():
+        for folder in ctx.folders(name):
+            state = _state(ctx, folder)
+            for key, pending in state.exclusions().items():
+                note = " (local copy leaves at the next sync)" if pending else ""
+                console.print(f"{folder.name}: {key}{note}", markup=False)
+            state.close()
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def status(ctx: Context, as_json: bool) -> None:
+    """Show each folder's last sync, skipped items, conflicts and the lock holder.
+
+    \b
+    Example:
+      pansync status --json
+    """
+    from pansync.status import folder_status, render_status
+
+    with _errors():
+        reports = [folder_status(ctx, folder) for folder in ctx.folders(None)]
+        render_status(console, reports, as_json=as_json)
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script.
+
+    \b
+    Example:
+      pansync completion bash > ~/.local/share/bash-completion/completions/pansync
+    """
+    from click.shell_completion import get_completion_class
+
+    cls = get_completion_class(shell)
+    assert cls is not None
+    click.echo(cls(cli, {}, "pansync", "_PANSYNC_COMPLETE").source())
+
+
+def main() -> None:
+    cli(prog_name="pansync")

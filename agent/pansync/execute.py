@@ -1,0 +1,404 @@
+"""Applies a plan: the local disk and a `Remote` change here, and nowhere else.
+
+Every action first checks that what it was decided from still holds (the file was not edited since
+the scan, the cloud version is still the one we meant to replace); if not, it is skipped and the
+next sync decides again. Writes are atomic on both sides: a download lands in a temp file beside its
+target, is verified against its MD5 and renamed over it; an upload lands beside its target, is checked
+against the bytes sent and only then moved over the real name (the replaced version copied to the
+cloud trash first). So Ctrl-C or kill -9 at any moment leaves old or new content under a real name,
+never a torn one. Each action's result is committed to the state database as soon as it is done.
+
+A failed action is reported as an `ItemError` and everything under its path is skipped for this run;
+the rest goes on. Errors that concern the whole folder (lock lost, remote gone) propagate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import posixpath
+import stat
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
+
+import structlog
+
+from pansync.actions import (
+    Action,
+    Download,
+    Forget,
+    LocalMkdir,
+    LocalMove,
+    LocalRename,
+    LocalTrash,
+    Record,
+    RemoteMkdir,
+    RemoteMove,
+    RemoteRename,
+    RemoteTrash,
+    Upload,
+    describe,
+)
+from pansync.errors import AuthError, ItemError, PanSyncError, RemoteError
+from pansync.hashing import md5_file
+from pansync.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
+from pansync.names import is_under, safe_local_path
+from pansync.plan import Plan
+from pansync.remote.base import Remote
+from pansync.state import StateStore
+from pansync.trash import LocalTrash as LocalTrashBin
+from pansync.trash import trash_path
+
+__all__ = ["ExecReport", "Executor", "TransferSink"]
+
+log = structlog.get_logger("pansync.execute")
+
+
+class TransferSink:
+    """Where transfer progress goes (rich bars, plain lines, status); the default ignores it."""
+
+    def start(self, key: str, direction: str, size: int) -> None:
+        pass
+
+    def advance(self, key: str, nbytes: int) -> None:
+        pass
+
+    def finish(self, key: str) -> None:
+        pass
+
+
+@dataclass
+class ExecReport:
+    done: int = 0
+    failed: list[ItemError] = field(default_factory=list)
+    uploaded_bytes: int = 0
+    downloaded_bytes: int = 0
+
+
+def synced_from(local: LocalEntry, remote: RemoteEntry, md5: str) -> SyncedEntry:
+    return SyncedEntry(
+        kind=local.kind,
+        size=local.size,
+        md5=md5,
+        local_name=local.name,
+        local_mtime_ns=local.mtime_ns,
+        local_inode=local.inode,
+        remote_name=remote.name,
+        remote_id=remote.remote_id,
+        remote_mtime_ns=remote.mtime_ns,
+    )
+
+
+def _local_entry(root: Path, name: str, md5: str) -> LocalEntry:
+    st = os.lstat(root / name)
+    is_dir = stat.S_ISDIR(st.st_mode)
+    return LocalEntry(
+        name, Kind.DIR if is_dir else Kind.FILE, 0 if is_dir else st.st_size, st.st_mtime_ns, st.st_ino, md5
+    )
+
+
+def _temp_name(path: str) -> str:
+    parent = posixpath.dirname(path)
+    name = f".pansync.tmp-{uuid.uuid4().hex[:16]}"
+    return f"{parent}/{name}" if parent else name
+
+
+class Executor:
+    """Runs one plan for one folder."""
+
+    def __init__(
+        self,
+        *,
+        root: Path,
+        remote: Remote,
+        state: StateStore,
+        local_trash: LocalTrashBin,
+        batch: str,
+        keep_replaced: bool = True,
+        concurrency: int = 4,
+        download_concurrency: int = 1,
+        heartbeat: Callable[[], None] = lambda: None,
+        sink: TransferSink | None = None,
+    ) -> None:
+        self.root = root
+        self.remote = remote
+        self.state = state
+        self.local_trash = local_trash
+        self.batch = batch
+        self.keep_replaced = keep_replaced
+        self.concurrency = max(1, concurrency)
+        self._downloads = threading.Semaphore(max(1, download_concurrency))
+        self.heartbeat = heartbeat
+        self.sink = sink or TransferSink()
+        self.report = ExecReport()
+        self._failed_keys: list[str] = []
+        self._lock = threading.Lock()
+
+    # -- driver -------------------------------------------------------------------------------------
+
+    def run(self, plan: Plan) -> ExecReport:
+        for conflict in plan.conflicts:
+            self.state.add_conflict(conflict.key, conflict.copy_key, conflict.reason)
+            log.warning("conflict", path=conflict.key, copy=conflict.copy_key, reason=conflict.reason)
+        for phase in plan.by_phase():
+            transfers = [a for a in phase if isinstance(a, Upload | Download)]
+            for action in phase:
+                if not isinstance(action, Upload | Download):
+                    self._run_one(action)
+            if transfers:
+                self._run_transfers(transfers)
+        return self.report
+
+    def _blocked(self, action: Action) -> bool:
+        keys = [action.key]
+        if isinstance(action, LocalRename | RemoteRename | RemoteMove | LocalMove):
+            keys.append(action.new_key)
+        return any(is_under(k, f) or is_under(f, k) for k in keys for f in self._failed_keys)
+
+    def _fail(self, action: Action, exc: BaseException) -> None:
+        if isinstance(exc, ItemError):
+            error = exc
+        elif isinstance(exc, PanSyncError):
+            error = ItemError(action.key, exc.message)
+        elif isinstance(exc, OSError):
+            error = ItemError(action.key, _os_message(exc))
+        else:
+            raise exc
+        with self._lock:
+            self._failed_keys.append(action.key)
+            self.report.failed.append(error)
+        log.warning("action failed", action=describe(action), error=error.message)
+
+    def _run_one(self, action: Action) -> None:
+        if self._blocked(action):
+            return
+        self.heartbeat()
+        try:
+            self._apply(action)
+        except AuthError:
+            raise
+        except (ItemError, RemoteError, OSError) as exc:
+            self._fail(action, exc)
+        else:
+            self.report.done += 1
+            log.info("done", action=describe(action))
+
+    def _run_transfers(self, actions: Sequence[Upload | Download]) -> None:
+        pending = [a for a in actions if not self._blocked(a)]
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="transfer") as pool:
+            futures: list[tuple[Upload | Download, Future[SyncedEntry]]] = [
+                (a, pool.submit(self._transfer, a)) for a in pending
+            ]
+            try:
+                for action, future in futures:
+                    try:
+                        entry = future.result()
+                    except AuthError:
+                        raise
+                    except (ItemError, OSError, RemoteError) as exc:
+                        self._fail(action, exc)
+                        continue
+                    self.state.put(action.key, entry)
+                    self.report.done += 1
+                    log.info("done", action=describe(action))
+                    self.heartbeat()
+            except BaseException:
+                for _, future in futures:
+                    future.cancel()
+                raise
+
+    def _transfer(self, action: Upload | Download) -> SyncedEntry:
+        if isinstance(action, Upload):
+            return self._upload(action)
+        with self._downloads:
+            return self._download(action)
+
+    # -- one action ---------------------------------------------------------------------------------
+
+    def _apply(self, action: Action) -> None:
+        match action:
+            case LocalRename(key=key, new_key=new_key, local=local):
+                self._check_local(local)
+                self._rename_local(local.name, new_key)
+            case RemoteRename(new_key=new_key, remote=remote):
+                self._check_remote(remote)
+                self.remote.move(remote.name, self.remote.to_remote_name(new_key))
+            case RemoteMove(key=key, new_key=new_key, remote=remote, local=local):
+                self._check_remote(remote)
+                dst = self.remote.to_remote_name(new_key)
+                self.remote.move(remote.name, dst)
+                self.state.rebase(key, new_key, local.name, dst)
+            case LocalMove(key=key, new_key=new_key, local=local, remote=remote):
+                self._check_local(local)
+                self._rename_local(local.name, new_key)
+                self.state.rebase(key, new_key, new_key, remote.name)
+            case RemoteTrash(key=key, remote=remote):
+                if remote.kind is Kind.FILE:
+                    self._check_remote(remote)
+                self.remote.move(remote.name, trash_path(self.batch, remote.name))
+                self.state.delete_tree(key)
+            case LocalTrash(key=key, local=local):
+                self._check_local_tree(key, local)
+                location = self.local_trash.discard(self.root / local.name, key, self.batch)
+                self.state.add_trash(key, location)
+                self.state.delete_tree(key)
+            case RemoteMkdir(key=key, local=local):
+                created = self.remote.mkdir(self.remote.to_remote_name(key))
+                self.state.put(key, synced_from(_local_entry(self.root, local.name, ""), created, ""))
+            case LocalMkdir(key=key, remote=remote):
+                path = safe_local_path(self.root, key)
+                path.mkdir(parents=True, exist_ok=True)
+                if remote.remote_id == "":
+                    remote = self.remote.stat(remote.name) or remote
+                self.state.put(key, synced_from(_local_entry(self.root, key, ""), remote, ""))
+            case Record(key=key, local=local, remote=remote):
+                if local.inode == 0:
+                    local = _local_entry(self.root, local.name, local.md5)
+                if remote.remote_id == "":
+                    remote = self.remote.stat(remote.name) or remote
+                self.state.put(key, synced_from(local, remote, local.md5))
+            case Forget(key=key):
+                self.state.delete_tree(key)
+            case Upload() | Download():
+                self.state.put(action.key, self._transfer(action))
+            case _:
+                _never(action)
+
+    # -- checks -------------------------------------------------------------------------------------
+
+    def _check_local(self, local: LocalEntry) -> None:
+        try:
+            st = os.lstat(self.root / local.name)
+        except FileNotFoundError as exc:
+            raise ItemError(local.name, "vanished since the scan; will look again") from exc
+        same = st.st_ino == local.inode and (
+            stat.S_ISDIR(st.st_mode) or (st.st_size == local.size and st.st_mtime_ns == local.mtime_ns)
+        )
+        if local.inode and not same:
+            raise ItemError(local.name, "changed since the scan; will sync it next time")
+
+    def _check_local_tree(self, key: str, local: LocalEntry) -> None:
+        """Before trashing a local folder: nothing in it may be new or changed since the scan."""
+        self._check_local(local)
+        if local.kind is Kind.FILE:
+            return
+        synced = {k: e for k, e in self.state.load_synced().items() if is_under(k, key)}
+        known = {e.local_name: e for e in synced.values()}
+        base = self.root / local.name
+        for dirpath, dirnames, filenames in os.walk(base):
+            for name in filenames + dirnames:
+                full = Path(dirpath) / name
+                rel = full.relative_to(self.root).as_posix()
+                record = known.get(rel)
+                if name.startswith(".pansync"):
+                    continue
+                if record is None:
+                    raise ItemError(rel, "is new in a folder deleted in the cloud; the folder is kept")
+                st = os.lstat(full)
+                if record.kind is Kind.FILE and (
+                    st.st_size != record.size or st.st_mtime_ns != record.local_mtime_ns
+                ):
+                    raise ItemError(rel, "changed in a folder deleted in the cloud; the folder is kept")
+
+    def _check_remote(self, remote: RemoteEntry) -> None:
+        now = self.remote.stat(remote.name)
+        if now is None:
+            raise ItemError(remote.name, "vanished from the cloud since the listing; will look again")
+        if remote.kind is Kind.FILE and (
+            now.remote_id != remote.remote_id or now.size != remote.size or now.mtime_ns != remote.mtime_ns
+        ):
+            raise ItemError(remote.name, "changed in the cloud since the listing; will sync it next time")
+
+    def _rename_local(self, src_name: str, new_key: str) -> None:
+        src = self.root / src_name
+        dst = safe_local_path(self.root, new_key)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if dst.exists() and not (src.exists() and os.path.samefile(src, dst)):
+            raise ItemError(new_key, "cannot rename: something else already has this name")
+        os.rename(src, dst)
+
+    # -- transfers ----------------------------------------------------------------------------------
+
+    def _upload(self, action: Upload) -> SyncedEntry:
+        local, key = action.local, action.key
+        source = self.root / local.name
+        self._check_local(local)
+        target = action.replaces.name if action.replaces else self.remote.to_remote_name(key)
+        temp = _temp_name(target)
+        self.sink.start(key, "up", local.size)
+        try:
+            result = self.remote.upload(source, temp, lambda n: self.sink.advance(key, n))
+            try:
+                self._check_local(local)
+                if result.md5 != local.md5:
+                    raise ItemError(key, "changed during the upload; will upload it again when quiet")
+                if action.replaces is not None:
+                    self._check_remote(action.replaces)
+                    if self.keep_replaced:
+                        self.remote.copy(action.replaces.name, trash_path(self.batch, action.replaces.name))
+                moved = self.remote.move(temp, target, overwrite=action.replaces is not None)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self.remote.delete(temp)
+                raise
+        finally:
+            self.sink.finish(key)
+        with self._lock:
+            self.report.uploaded_bytes += result.payload_bytes
+        fresh = _local_entry(self.root, local.name, local.md5)
+        return synced_from(fresh, moved, result.md5)
+
+    def _download(self, action: Download) -> SyncedEntry:
+        remote, key = action.remote, action.key
+        dest = self.root / action.replaces.name if action.replaces else safe_local_path(self.root, key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not dest.parent.is_dir() or dest.parent.is_symlink():
+            raise ItemError(key, "the parent folder is not a folder")
+        temp = dest.parent / f".pansync.tmp-{uuid.uuid4().hex[:16]}"
+        self.sink.start(key, "down", remote.size)
+        try:
+            self.remote.download(remote.name, temp, lambda n: self.sink.advance(key, n))
+            md5 = md5_file(temp)
+            if remote.md5 and md5 != remote.md5:
+                self._check_remote(remote)  # changed meanwhile? then say so
+                raise ItemError(key, f"downloaded bytes do not match the expected MD5 ({remote.md5})")
+            with open(temp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.utime(temp, ns=(remote.mtime_ns, remote.mtime_ns))
+            if action.replaces is not None:
+                self._check_local(action.replaces)
+                os.replace(temp, dest)
+            else:
+                try:
+                    os.link(temp, dest)  # never clobber a file created since the scan
+                except FileExistsError as exc:
+                    raise ItemError(
+                        key, "a local file appeared with this name; will sync it next time"
+                    ) from exc
+                os.unlink(temp)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise ItemError(key, "the local disk is full; the old file is kept, will retry") from exc
+            raise
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+            self.sink.finish(key)
+        with self._lock:
+            self.report.downloaded_bytes += remote.size
+        return synced_from(_local_entry(self.root, dest.relative_to(self.root).as_posix(), md5), remote, md5)
+
+
+def _never(value: NoReturn) -> NoReturn:
+    raise AssertionError(f"unknown action {value!r}")
+
+
+def _os_message(exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"

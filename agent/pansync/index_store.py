@@ -1,0 +1,116 @@
+"""`index_store`: reads the shared index from a remote and commits a new generation, fenced.
+
+The codec (`index`) knows bytes; this module knows where they live (`.pansync/.index.dat`) and the
+one rule for writing them (DESIGN.md §3): only the lease holder writes, with generation + 1, after
+re-reading the generation its batch started from. If the index moved on, or the lease lapsed, the
+commit raises `LockLost` and writes nothing.
+
+Limit: the remote has no compare-and-swap, so the fence is a re-read just before an atomic replace;
+the lease makes a second writer in that instant need an expired lease *and* a lost race.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from operator import attrgetter
+
+import structlog
+
+from pansync.errors import IndexCorrupt, LockLost
+from pansync.index import SharedIndex, decode_index, encode_index, read_header
+from pansync.lock import Lease, MetaStore
+
+__all__ = [
+    "INDEX_PATH",
+    "UNREADABLE",
+    "IndexState",
+    "commit_index",
+    "load_index",
+    "peek_index",
+]
+
+INDEX_PATH = ".index.dat"
+"""The shared index, relative to the remote's `.pansync/` folder."""
+
+UNREADABLE = -1
+"""`expected_generation` for a batch that began from an unreadable index (and rebuilt it)."""
+
+_log = structlog.get_logger(__name__)
+
+
+def load_index(remote: MetaStore) -> SharedIndex | None:
+    """The shared index, or None when the remote has none yet.
+
+    Raises `IndexCorrupt` for bad data (the caller rebuilds from a listing; nothing is deleted).
+    """
+    got = remote.read_meta(INDEX_PATH)
+    if got is None:
+        return None
+    return decode_index(got[0])
+
+
+@dataclass(frozen=True, slots=True)
+class IndexState:
+    """What a cheap look at the index says: its generation (0 absent, UNREADABLE) and writer."""
+
+    generation: int
+    writer_id: str
+    server_mtime_ns: int
+    problem: str | None = None
+
+
+def peek_index(remote: MetaStore) -> IndexState:
+    """The index's generation without decoding its entries: for fencing and for remote polls."""
+    got = remote.read_meta(INDEX_PATH)
+    if got is None:
+        return IndexState(0, "", 0)
+    try:
+        header = read_header(got[0])
+    except IndexCorrupt as exc:
+        return IndexState(UNREADABLE, "", got[1], exc.message)
+    return IndexState(header.generation, header.writer_id, got[1])
+
+
+def commit_index(
+    remote: MetaStore, index: SharedIndex, *, expected_generation: int, lease: Lease
+) -> SharedIndex:
+    """Write `index.entries` as the next generation, if the lease and the index allow it.
+
+    `expected_generation` is the generation the batch started from: 0 when there was no index,
+    `UNREADABLE` when it could not be decoded and was rebuilt from a listing. The new generation
+    is that + 1; after a rebuild it is the server time in ns, which is above any count of commits
+    the lost file could have held, so generations keep increasing.
+
+    Entries changed by this batch should carry the new generation and this client's id (the
+    `generation`/`client_id` fields); entries may not claim a generation beyond the new one.
+    Raises `LockLost` (and writes nothing) if the index changed since the batch began or the
+    lease is no longer this client's.
+    """
+    written_at = remote.server_time_ns()
+    if expected_generation == UNREADABLE:
+        new_generation = written_at
+    elif expected_generation >= 0:
+        new_generation = expected_generation + 1
+    else:
+        raise ValueError(f"invalid expected generation {expected_generation}")
+    newest = max(map(attrgetter("generation"), index.entries.values()), default=0)
+    if newest > new_generation:
+        raise ValueError(f"an entry claims generation {newest}, beyond the new {new_generation}")
+    new = SharedIndex(new_generation, lease.client_id, written_at, index.entries)
+    data = encode_index(new)  # before the fence: keep the check-to-write window short
+
+    current = peek_index(remote)
+    if current.generation != expected_generation:
+        found = (
+            "an unreadable index"
+            if current.generation == UNREADABLE
+            else (f"generation {current.generation} by {current.writer_id or 'nobody'}")
+        )
+        raise LockLost(
+            f"{remote.url}: the shared index changed during this batch (expected generation "
+            f"{expected_generation}, found {found}); nothing was committed, the batch will be retried"
+        )
+    lease.check()
+    remote.write_meta(INDEX_PATH, data)
+    _log.info("index.committed", generation=new_generation, entries=len(new.entries))
+    return new

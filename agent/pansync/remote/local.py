@@ -1,0 +1,333 @@
+"""The local-folder remote (`file:///path`): a NAS, a USB disk, any mount — and the tests' cloud.
+
+It holds whatever its file system holds, so it maps no names. Its "server clock" is the file
+system's: the mtime a fresh write receives, which on a network mount is the server's time. The
+inode is the object's identity across renames, as Baidu's fs_id is.
+
+Limit: it knows nothing of trees, trash or locks; the engine composes those from these primitives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import stat
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from pansync.errors import ListingError, RemoteError
+from pansync.hashing import BLOCK_SIZE, Hasher, md5_file
+from pansync.model import Kind, RemoteEntry
+from pansync.names import validate_rel_path
+from pansync.remote.base import META_DIR, Progress, RemoteCaps, UploadResult, is_internal_name
+
+__all__ = ["LocalRemote"]
+
+_CAPS = RemoteCaps(
+    case_sensitive=True,
+    max_name_bytes=255,
+    max_path_chars=4000,
+    max_file_size=None,
+    trusted_md5=False,
+)
+
+
+def _entry(rel_path: str, st: os.stat_result) -> RemoteEntry:
+    is_dir = stat.S_ISDIR(st.st_mode)
+    return RemoteEntry(
+        name=rel_path,
+        kind=Kind.DIR if is_dir else Kind.FILE,
+        size=0 if is_dir else st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        remote_id=f"{st.st_ino}",
+        md5="",
+    )
+
+
+class LocalRemote:
+    """A folder reachable through the file system, used as the cloud."""
+
+    def __init__(self, root: Path, *, clock: Callable[[], int] | None = None) -> None:
+        self.root = root
+        self._clock = clock
+        self.on_skip: Callable[[str, str], None] = lambda rel, why: None
+        """Told about entries the listing passes over (symlinks, devices), with the reason."""
+
+    # -- identity -----------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self.root.as_uri()
+
+    @property
+    def caps(self) -> RemoteCaps:
+        return _CAPS
+
+    def check_name(self, rel_path: str) -> str | None:
+        for part in rel_path.split("/"):
+            if len(part.encode("utf-8", "surrogateescape")) > _CAPS.max_name_bytes:
+                return f"a name is longer than {_CAPS.max_name_bytes} bytes"
+        if len(str(self.root)) + 1 + len(rel_path) > _CAPS.max_path_chars:
+            return f"the path is longer than {_CAPS.max_path_chars} characters"
+        return None
+
+    def to_remote_name(self, rel_path: str) -> str:
+        return rel_path
+
+    def from_remote_name(self, remote_path: str) -> str:
+        return remote_path
+
+    def _path(self, rel_path: str) -> Path:
+        return self.root / validate_rel_path(rel_path) if rel_path else self.root
+
+    def _meta(self, rel_path: str) -> Path:
+        return self.root / META_DIR / validate_rel_path(rel_path)
+
+    # -- tree ---------------------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
+    def ensure_root(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RemoteError(f"cannot create the remote folder {self.root}: {exc.strerror}") from exc
+
+    def list_tree(self, under: str = "") -> Iterator[RemoteEntry]:
+        start = self._path(under)
+        stack = [(start, under)]
+        while stack:
+            folder, prefix = stack.pop()
+            try:
+                with os.scandir(folder) as it:
+                    items = list(it)
+            except OSError as exc:
+                raise ListingError(f"cannot list {folder}: {exc.strerror or exc}") from exc
+            for item in items:
+                name = item.name
+                if is_internal_name(name):
+                    continue
+                rel = f"{prefix}/{name}" if prefix else name
+                try:
+                    st = item.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # gone while listing: it simply is not there now
+                except OSError as exc:
+                    raise ListingError(f"cannot read {item.path}: {exc.strerror or exc}") from exc
+                if stat.S_ISDIR(st.st_mode):
+                    yield _entry(rel, st)
+                    stack.append((Path(item.path), rel))
+                elif stat.S_ISREG(st.st_mode):
+                    yield _entry(rel, st)
+                else:
+                    why = "symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+                    self.on_skip(rel, why)
+
+    def stat(self, rel_path: str) -> RemoteEntry | None:
+        try:
+            st = self._path(rel_path).lstat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise RemoteError(f"cannot read {rel_path}: {exc.strerror}") from exc
+        if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+            return None
+        return _entry(rel_path, st)
+
+    def checksum(self, rel_path: str) -> str:
+        try:
+            return md5_file(self._path(rel_path))
+        except OSError as exc:
+            raise RemoteError(f"cannot read {rel_path}: {exc.strerror}") from exc
+
+    def mkdir(self, rel_path: str) -> RemoteEntry:
+        path = self._path(rel_path)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            return _entry(rel_path, path.lstat())
+        except FileExistsError as exc:
+            raise RemoteError(f"cannot create folder {rel_path}: a file is in the way") from exc
+        except OSError as exc:
+            raise RemoteError(f"cannot create folder {rel_path}: {exc.strerror}") from exc
+
+    def upload(self, local_path: Path, rel_path: str, progress: Progress | None = None) -> UploadResult:
+        dest = self._path(rel_path)
+        hasher = Hasher()
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with open(local_path, "rb", buffering=0) as src:
+                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                with os.fdopen(fd, "wb", buffering=0) as out:
+                    while chunk := src.read(BLOCK_SIZE):
+                        hasher.update(chunk)
+                        out.write(chunk)
+                        if progress is not None:
+                            progress(len(chunk))
+                    out.flush()
+                    os.fsync(out.fileno())
+                st_src = os.fstat(src.fileno())
+            os.utime(dest, ns=(st_src.st_atime_ns, st_src.st_mtime_ns))
+            st = dest.lstat()
+        except FileExistsError as exc:
+            raise RemoteError(f"cannot upload to {rel_path}: it already exists") from exc
+        except OSError as exc:
+            self._discard(dest)
+            if exc.errno == errno.ENOSPC:
+                raise RemoteError(f"the remote is full while uploading {rel_path}") from exc
+            raise RemoteError(f"cannot upload {rel_path}: {exc.strerror or exc}") from exc
+        digests = hasher.digests()
+        return UploadResult(_entry(rel_path, st), digests.md5, digests.size)
+
+    @staticmethod
+    def _discard(path: Path) -> None:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+    def download(self, rel_path: str, dest: Path, progress: Progress | None = None, offset: int = 0) -> None:
+        source = self._path(rel_path)
+        try:
+            with open(source, "rb", buffering=0) as src, open(dest, "ab" if offset else "wb") as out:
+                src.seek(offset)
+                while chunk := src.read(BLOCK_SIZE):
+                    out.write(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+        except FileNotFoundError as exc:
+            raise RemoteError(f"{rel_path} vanished from the remote during the download") from exc
+        except OSError as exc:
+            if exc.filename == str(dest):
+                raise  # a local problem (disk full...): the caller maps it
+            raise RemoteError(f"cannot read {rel_path}: {exc.strerror}") from exc
+
+    def move(self, src: str, dst: str, *, overwrite: bool = False) -> RemoteEntry:
+        source, target = self._path(src), self._path(dst)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if overwrite or (target.exists() and source.samefile(target)):  # case-only rename
+                os.replace(source, target)
+            elif source.is_dir():
+                if target.exists() or target.is_symlink():
+                    raise FileExistsError(errno.EEXIST, "exists", str(target))
+                os.rename(source, target)
+            else:
+                os.link(source, target, follow_symlinks=False)  # fails if target exists: no clobber
+                os.unlink(source)
+            return _entry(dst, target.lstat())
+        except FileExistsError as exc:
+            raise RemoteError(f"cannot move {src} to {dst}: the target already exists") from exc
+        except FileNotFoundError as exc:
+            raise RemoteError(f"cannot move {src}: it is no longer there") from exc
+        except OSError as exc:
+            raise RemoteError(f"cannot move {src} to {dst}: {exc.strerror}") from exc
+
+    def copy(self, src: str, dst: str) -> RemoteEntry:
+        source, target = self._path(src), self._path(dst)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_dir():
+                shutil.copytree(source, target, symlinks=True)
+            else:
+                try:
+                    os.link(source, target, follow_symlinks=False)
+                except OSError as exc:
+                    if exc.errno in (errno.EEXIST, errno.ENOENT):
+                        raise
+                    shutil.copy2(source, target)
+            return _entry(dst, target.lstat())
+        except FileExistsError as exc:
+            raise RemoteError(f"cannot copy {src} to {dst}: the target already exists") from exc
+        except OSError as exc:
+            raise RemoteError(f"cannot copy {src} to {dst}: {exc.strerror}") from exc
+
+    def delete(self, rel_path: str) -> None:
+        path = self._path(rel_path)
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise RemoteError(f"cannot delete {rel_path}: {exc.strerror}") from exc
+
+    # -- metadata -----------------------------------------------------------------------------------
+
+    def read_meta(self, rel_path: str) -> tuple[bytes, int] | None:
+        path = self._meta(rel_path)
+        try:
+            with open(path, "rb") as f:
+                st = os.fstat(f.fileno())
+                return f.read(), st.st_mtime_ns
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise RemoteError(f"cannot read {META_DIR}/{rel_path}: {exc.strerror}") from exc
+
+    def _write_temp(self, path: Path, data: bytes) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".pansync.tmp-{uuid.uuid4().hex}")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        return tmp
+
+    def write_meta(self, rel_path: str, data: bytes) -> None:
+        path = self._meta(rel_path)
+        try:
+            os.replace(self._write_temp(path, data), path)
+        except OSError as exc:
+            raise RemoteError(f"cannot write {META_DIR}/{rel_path}: {exc.strerror}") from exc
+
+    def create_meta_exclusive(self, rel_path: str, data: bytes) -> bool:
+        path = self._meta(rel_path)
+        try:
+            tmp = self._write_temp(path, data)
+        except OSError as exc:
+            raise RemoteError(f"cannot write {META_DIR}/{rel_path}: {exc.strerror}") from exc
+        try:
+            os.link(tmp, path)  # atomic create-if-absent, with the content already in place
+            return True
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise RemoteError(f"cannot create {META_DIR}/{rel_path}: {exc.strerror}") from exc
+        finally:
+            self._discard(tmp)
+
+    def delete_meta(self, rel_path: str) -> None:
+        try:
+            self._meta(rel_path).unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise RemoteError(f"cannot delete {META_DIR}/{rel_path}: {exc.strerror}") from exc
+
+    def list_meta(self, rel_dir: str) -> list[str]:
+        folder = self._meta(rel_dir) if rel_dir else self.root / META_DIR
+        try:
+            return sorted(n for n in os.listdir(folder) if not n.startswith(".pansync.tmp-"))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise RemoteError(f"cannot list {META_DIR}/{rel_dir}: {exc.strerror}") from exc
+
+    def server_time_ns(self) -> int:
+        """The file system's clock: the mtime a fresh write gets (a NAS server's time on a mount)."""
+        if self._clock is not None:
+            return self._clock()
+        probe = self.root / META_DIR / f".pansync.tmp-clock-{uuid.uuid4().hex}"
+        try:
+            probe.parent.mkdir(parents=True, exist_ok=True)
+            probe.touch()
+            return probe.stat().st_mtime_ns
+        except OSError:
+            return time.time_ns()
+        finally:
+            self._discard(probe)

@@ -1,0 +1,393 @@
+"""One sync of one folder, start to finish: check roots, lock, scan both sides, plan, guard, execute,
+record, release. The one-shot `pansync sync` and the agent's worker both run it.
+
+It reads as the loop it is: `FolderSync.run` → `_round` (scan, plan, execute) until a round has
+nothing left to do. Safety rails that need more than one tree live here: the missing-root checks
+and the mass-delete guard (DESIGN §2). Limit: wires the rooms together; each decision and each byte
+moved belongs to `plan` and `execute`.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import structlog
+
+from pansync.actions import Action, describe
+from pansync.config import Config, FolderConfig
+from pansync.errors import ItemError, ListingError, MassDeleteRefused, RootMissing, UnsafePath
+from pansync.execute import ExecReport, Executor, TransferSink
+from pansync.ignore import IgnoreRules
+from pansync.lock import Lease
+from pansync.model import Kind, RemoteEntry, SyncedEntry
+from pansync.names import is_under, key_of, validate_rel_path
+from pansync.paths import Locations
+from pansync.plan import Conflict, Plan, PlanOptions, plan
+from pansync.remote.base import Remote
+from pansync.scan import ScanIssue, scan_local
+from pansync.state import StateStore
+from pansync.trash import LocalTrash, new_batch_name, purge_cloud_trash
+
+__all__ = ["FolderResult", "FolderSync", "SyncOptions", "folder_state_path", "load_client_id"]
+
+log = structlog.get_logger("pansync.session")
+
+ROOT_MARKER = ".pansync.root"
+"""In the local root: says which folder pairing this directory belongs to (DESIGN §2, missing root)."""
+
+REMOTE_MARKER = ".config/folder.json"
+"""Under the remote's `.pansync/`: its presence says the remote was set up by PanSync."""
+
+MAX_ROUNDS = 4
+"""A sync re-plans after executing until a round is empty; more rounds than this means churn."""
+
+MASS_DELETE_FLOOR = 10
+"""Fewer deletions than this never trip a percentage guard: a small folder may be emptied."""
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    dry_run: bool = False
+    force: bool = False
+    lock_wait_s: float = 30.0
+
+
+@dataclass
+class FolderResult:
+    folder: str
+    rounds: int = 0
+    actions: list[Action] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    issues: list[ScanIssue] = field(default_factory=list)
+    failed: list[ItemError] = field(default_factory=list)
+    uploaded_bytes: int = 0
+    downloaded_bytes: int = 0
+    converged: bool = False
+
+    @property
+    def dry_run_lines(self) -> list[str]:
+        return [describe(a) for a in self.actions]
+
+
+def load_client_id(state_dir: Path) -> str:
+    """This computer's persistent id: made once, kept in the state dir."""
+    path = state_dir / "client_id"
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+        if value:
+            return value
+    except FileNotFoundError:
+        pass
+    state_dir.mkdir(parents=True, exist_ok=True)
+    value = uuid.uuid4().hex
+    path.write_text(value + "\n", encoding="utf-8")
+    return value
+
+
+def folder_state_path(locs: Locations, folder: str) -> Path:
+    return locs.state_dir / "folders" / folder / "state.sqlite3"
+
+
+class FolderSync:
+    """Everything one folder needs to sync, built once and run as often as asked."""
+
+    def __init__(
+        self,
+        config: Config,
+        folder: FolderConfig,
+        locs: Locations,
+        remote: Remote,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        sink: TransferSink | None = None,
+    ) -> None:
+        self.config = config
+        self.folder = folder
+        self.locs = locs
+        self.remote = remote
+        self.clock = clock
+        self.sink = sink
+        self.root = folder.local
+        self.client_id = load_client_id(locs.state_dir)
+        self.state = StateStore(folder_state_path(locs, folder.name))
+        self.local_trash = LocalTrash(locs.state_dir / "trash" / folder.name)
+        self.log = log.bind(folder=folder.name)
+
+    def close(self) -> None:
+        self.state.close()
+
+    # -- the loop -----------------------------------------------------------------------------------
+
+    def run(self, options: SyncOptions = SyncOptions()) -> FolderResult:
+        result = FolderResult(self.folder.name)
+        first_sync = self.state.synced_count() == 0
+        self._check_roots(first_sync, options)
+        with self._locked(options) as lease:
+            now = self.clock()
+            batch = new_batch_name(self.config.client.name, now)
+            for _ in range(MAX_ROUNDS):
+                result.rounds += 1
+                done = self._round(result, batch, options, _renewer(lease))
+                if done or options.dry_run:
+                    break
+            if not options.dry_run:
+                self._after_sync(result, now)
+        result.converged = not result.failed and not (options.dry_run and result.actions)
+        if options.dry_run:
+            result.converged = not result.actions
+        return result
+
+    def _round(
+        self, result: FolderResult, batch: str, options: SyncOptions, heartbeat: Callable[[], None]
+    ) -> bool:
+        synced = self.state.load_synced()
+        ignore = IgnoreRules.for_root(self.root, self.folder.exclude)
+        scan = scan_local(self.root, synced, ignore)
+        remote_tree, remote_issues, remote_frozen = self._list_remote(synced, ignore)
+        frozen = set(scan.frozen) | remote_frozen
+        issues = list(scan.issues) + remote_issues
+        for key in scan.tree.keys() - remote_tree.keys():
+            why = self.remote.check_name(self.remote.to_remote_name(key))
+            if why is not None and not any(is_under(key, f) for f in frozen):
+                issues.append(ScanIssue(key, f"the remote cannot hold this name: {why}"))
+                frozen.add(key)
+        frozen.update(k for k, pending in self.state.exclusions().items() if not pending)
+
+        decided = plan(
+            scan.tree,
+            remote_tree,
+            synced,
+            PlanOptions(
+                client_name=self.config.client.name,
+                now=self.clock(),
+                remote_case_sensitive=self.remote.caps.case_sensitive,
+                frozen=frozenset(frozen),
+                to_remote_name=self.remote.to_remote_name,
+            ),
+        )
+        result.issues = issues
+        for issue in issues:
+            self.log.warning("skipped", path=issue.rel_path, reason=issue.message)
+        if not decided.actions:
+            self.state.drop_conflicts_not_in(set(scan.tree))
+            return True
+        self._guard(decided, synced, options)
+        result.actions.extend(decided.actions)
+        result.conflicts.extend(decided.conflicts)
+        if options.dry_run:
+            return True
+        self.log.info("plan", actions=len(decided.actions), conflicts=len(decided.conflicts))
+        report = self._execute(decided, batch, heartbeat)
+        result.failed = report.failed
+        result.uploaded_bytes += report.uploaded_bytes
+        result.downloaded_bytes += report.downloaded_bytes
+        return False
+
+    def _execute(self, decided: Plan, batch: str, heartbeat: Callable[[], None]) -> ExecReport:
+        executor = Executor(
+            root=self.root,
+            remote=self.remote,
+            state=self.state,
+            local_trash=self.local_trash,
+            batch=batch,
+            keep_replaced=self.config.trash.keep_replaced,
+            concurrency=self.config.transfer.concurrency,
+            download_concurrency=self.config.transfer.download_concurrency,
+            heartbeat=heartbeat,
+            sink=self.sink,
+        )
+        return executor.run(decided)
+
+    # -- the remote tree ----------------------------------------------------------------------------
+
+    def _list_remote(
+        self, synced: dict[str, SyncedEntry], ignore: IgnoreRules
+    ) -> tuple[dict[str, RemoteEntry], list[ScanIssue], set[str]]:
+        """List the cloud completely and give every file its true MD5 (reused when unchanged)."""
+        tree: dict[str, RemoteEntry] = {}
+        issues: list[ScanIssue] = []
+        frozen: set[str] = set()
+        by_id = {e.remote_id: e for e in synced.values() if e.kind is Kind.FILE}
+        trusted = self.remote.caps.trusted_md5
+        passed_over: set[str] = set()  # ignored folders: nothing below them counts
+        for entry in self.remote.list_tree():
+            try:
+                key = validate_rel_path(key_of(self.remote.from_remote_name(entry.name)))
+            except UnsafePath as exc:
+                issues.append(ScanIssue(entry.name, f"unsafe name in the cloud listing: {exc.message}"))
+                passed_over.add(entry.name)
+                continue
+            if _below(key, passed_over) or any(is_under(key, f) for f in frozen):
+                continue
+            if ignore.matches(key, is_dir=entry.kind is Kind.DIR):
+                passed_over.add(key)
+                continue
+            if key in tree:
+                issues.append(ScanIssue(key, "two cloud names differ only in Unicode form; rename one"))
+                frozen.add(key)
+                continue
+            if entry.kind is Kind.FILE:
+                record = synced.get(key)
+                if record is None or record.remote_id != entry.remote_id:
+                    record = by_id.get(entry.remote_id, record)
+                if (
+                    record is not None
+                    and record.remote_id == entry.remote_id
+                    and record.size == entry.size
+                    and record.remote_mtime_ns == entry.mtime_ns
+                ):
+                    entry = _with_md5(entry, record.md5)
+                elif not (trusted and entry.md5):
+                    try:
+                        entry = _with_md5(entry, self.remote.checksum(entry.name))
+                    except ItemError as exc:
+                        issues.append(ScanIssue(key, exc.message))
+                        frozen.add(key)
+                        continue
+            tree[key] = entry
+        return tree, issues, frozen
+
+    # -- safety rails -------------------------------------------------------------------------------
+
+    def _check_roots(self, first_sync: bool, options: SyncOptions) -> None:
+        marker = self.root / ROOT_MARKER
+        folder_id = self.state.folder_id()
+        if first_sync:
+            if options.dry_run:
+                return
+            self.root.mkdir(parents=True, exist_ok=True)
+            if not marker.exists():
+                self._write_marker(marker, folder_id)
+        else:
+            if not self.root.is_dir():
+                raise RootMissing(
+                    f"{self.root} is missing (an unmounted disk?). Nothing was deleted; mount it, "
+                    "or run `pansync init` to set the folder up again."
+                )
+            try:
+                found = json.loads(marker.read_text(encoding="utf-8")).get("folder_id")
+            except (OSError, ValueError, AttributeError):
+                found = None
+            if found != folder_id:
+                raise RootMissing(
+                    f"{self.root} lacks its PanSync marker ({ROOT_MARKER}): it may be an empty mount "
+                    f"point or another folder. Nothing was deleted. If it is the right folder, run "
+                    f"`pansync init --folder {self.folder.name} --remark`."
+                )
+        if not self.remote.exists():
+            if not first_sync:
+                raise RootMissing(
+                    f"the remote {self.remote.url} is not reachable or is gone (unmounted?). "
+                    "Nothing was deleted."
+                )
+            if not options.dry_run:
+                self.remote.ensure_root()
+        if self.remote.read_meta(REMOTE_MARKER) is None:
+            if not first_sync:
+                raise RootMissing(
+                    f"the remote {self.remote.url} has lost its {'.pansync'}/ folder since the last "
+                    "sync (a different account or a wiped folder?). Nothing was deleted."
+                )
+            if not options.dry_run:
+                info = {"created_by": self.config.client.name, "created_ns": self.remote.server_time_ns()}
+                self.remote.create_meta_exclusive(REMOTE_MARKER, json.dumps(info).encode())
+
+    def _write_marker(self, marker: Path, folder_id: str) -> None:
+        data = {"folder_id": folder_id, "folder": self.folder.name, "remote": self.remote.url}
+        marker.write_text(json.dumps(data, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    def remark_root(self) -> None:
+        """`pansync init --remark`: the user confirmed the root is the right folder."""
+        self._write_marker(self.root / ROOT_MARKER, self.state.folder_id())
+
+    def _guard(self, decided: Plan, synced: dict[str, SyncedEntry], options: SyncOptions) -> None:
+        deletions = decided.deletions
+        total = sum(1 for e in synced.values() if e.kind is Kind.FILE)
+        limit = self.config.sync.max_delete
+        if options.force or deletions < MASS_DELETE_FLOOR or not limit.exceeded(deletions, total):
+            return
+        raise MassDeleteRefused(
+            f"this sync would delete {deletions} of {total} synced files in '{self.folder.name}', "
+            f"more than sync.max_delete ({limit}). Nothing was changed. If that is what you want, run "
+            f"`pansync sync --folder {self.folder.name} --force`; to see the list, add --dry-run."
+        )
+
+    # -- around the sync ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self, options: SyncOptions) -> Iterator[Lease]:
+        lease = Lease.acquire(
+            self.remote,
+            client_id=self.client_id,
+            client_name=self.config.client.name,
+            host=socket.gethostname(),
+            ttl_s=self.config.lock.ttl,
+            wait_s=options.lock_wait_s,
+        )
+        try:
+            yield lease
+        finally:
+            lease.release()
+
+    def _after_sync(self, result: FolderResult, now: datetime) -> None:
+        present = {k for k in self.state.load_synced()}
+        self.state.drop_conflicts_not_in(present)
+        skipped = [(i.rel_path, i.message) for i in result.issues]
+        skipped += [(f.rel_path, f.message) for f in result.failed]
+        self.state.replace_skipped(skipped)
+        self._finish_exclusions(result)
+        self.state.set_meta("last_sync_ns", str(self.remote.server_time_ns()))
+        try:
+            purge_cloud_trash(self.remote, self.config.trash.retention, now)
+            self.local_trash.purge(self.config.trash.retention, now)
+        except (OSError, ListingError) as exc:
+            self.log.warning("trash purge failed", error=str(exc))
+
+    def _finish_exclusions(self, result: FolderResult) -> None:
+        """An excluded folder leaves the local disk only once its content is safely in the cloud."""
+        failed = [f.rel_path for f in result.failed]
+        for key, pending in self.state.exclusions().items():
+            if not pending or any(is_under(f, key) for f in failed):
+                continue
+            path = self.root / key
+            if path.exists():
+                batch = new_batch_name(self.config.client.name, self.clock())
+                location = self.local_trash.discard(path, key, batch)
+                self.state.add_trash(key, location)
+            self.state.delete_tree(key)
+            self.state.set_exclusion(key, pending=False)
+            self.log.info("excluded", path=key)
+
+
+def _below(key: str, folders: set[str]) -> bool:
+    parent = key.rpartition("/")[0]
+    while parent:
+        if parent in folders:
+            return True
+        parent = parent.rpartition("/")[0]
+    return False
+
+
+def _renewer(lease: Lease) -> Callable[[], None]:
+    """Renew the lease when a third of its TTL has passed; called between actions."""
+    last = time.monotonic()
+
+    def heartbeat() -> None:
+        nonlocal last
+        if time.monotonic() - last > lease.ttl_s / 3:
+            lease.renew()
+            last = time.monotonic()
+
+    return heartbeat
+
+
+def _with_md5(entry: RemoteEntry, md5: str) -> RemoteEntry:
+    return RemoteEntry(entry.name, entry.kind, entry.size, entry.mtime_ns, entry.remote_id, md5)

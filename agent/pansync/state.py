@@ -1,0 +1,256 @@
+"""Per-client, per-folder memory: the synced tree, conflicts, skipped items, exclusions, local trash.
+
+One SQLite database (WAL) per folder under the state dir. Every executed action is committed on its
+own, so a crash (kill -9, power loss) loses at most the action in flight, and the next sync's
+three-way merge sees exactly what was done. Limit: stores and loads; decides nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pansync.model import Kind, SyncedEntry
+
+__all__ = ["ConflictRecord", "SkippedItem", "StateStore", "TrashRecord"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS synced (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    md5 TEXT NOT NULL,
+    local_name TEXT NOT NULL,
+    local_mtime_ns INTEGER NOT NULL,
+    local_inode INTEGER NOT NULL,
+    remote_name TEXT NOT NULL,
+    remote_id TEXT NOT NULL,
+    remote_mtime_ns INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS conflicts (
+    copy_key TEXT PRIMARY KEY, key TEXT NOT NULL, reason TEXT NOT NULL, detected_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS skipped (key TEXT PRIMARY KEY, reason TEXT NOT NULL, seen_ns INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS exclusions (key TEXT PRIMARY KEY, pending INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS local_trash (
+    id INTEGER PRIMARY KEY, key TEXT NOT NULL, location TEXT NOT NULL, trashed_ns INTEGER NOT NULL
+);
+"""
+
+_COLUMNS = (
+    "key, kind, size, md5, local_name, local_mtime_ns, local_inode, remote_name, remote_id, remote_mtime_ns"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictRecord:
+    key: str
+    copy_key: str
+    reason: str
+    detected_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedItem:
+    key: str
+    reason: str
+    seen_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrashRecord:
+    id: int
+    key: str
+    location: str
+    """Where the bytes went: a path in PanSync's own trash, or `os-trash:` for the system trash."""
+    trashed_ns: int
+
+
+def _row_to_entry(row: tuple[object, ...]) -> tuple[str, SyncedEntry]:
+    key, kind, size, md5, lname, lmtime, linode, rname, rid, rmtime = row
+    return str(key), SyncedEntry(
+        kind=Kind(kind),
+        size=int(size),  # type: ignore[call-overload]
+        md5=str(md5),
+        local_name=str(lname),
+        local_mtime_ns=int(lmtime),  # type: ignore[call-overload]
+        local_inode=int(linode),  # type: ignore[call-overload]
+        remote_name=str(rname),
+        remote_id=str(rid),
+        remote_mtime_ns=int(rmtime),  # type: ignore[call-overload]
+    )
+
+
+def _like_prefix(key: str) -> str:
+    return key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+
+
+class StateStore:
+    """The state database of one folder."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- the synced tree ----------------------------------------------------------------------------
+
+    def load_synced(self) -> dict[str, SyncedEntry]:
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM synced").fetchall()
+        return dict(_row_to_entry(row) for row in rows)
+
+    def synced_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM synced").fetchone()[0])
+
+    def put(self, key: str, entry: SyncedEntry) -> None:
+        self._db.execute(
+            f"INSERT OR REPLACE INTO synced ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                key,
+                entry.kind.value,
+                entry.size,
+                entry.md5,
+                entry.local_name,
+                entry.local_mtime_ns,
+                entry.local_inode,
+                entry.remote_name,
+                entry.remote_id,
+                entry.remote_mtime_ns,
+            ),
+        )
+
+    def delete_tree(self, key: str) -> None:
+        """Forget `key` and everything below it."""
+        self._db.execute(
+            "DELETE FROM synced WHERE key = ? OR key LIKE ? ESCAPE '\\'", (key, _like_prefix(key))
+        )
+
+    def rebase(self, old: str, new: str, local_name: str, remote_name: str) -> None:
+        """Records of a moved item (and its subtree) follow it to its new key and names."""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM synced WHERE key = ? OR key LIKE ? ESCAPE '\\'",
+            (old, _like_prefix(old)),
+        ).fetchall()
+        entries = [_row_to_entry(row) for row in rows]
+        root = dict(entries).get(old)
+        with self.transaction():
+            self.delete_tree(old)
+            for key, entry in entries:
+                tail = key[len(old) :]
+                local_root = root.local_name if root else old
+                remote_root = root.remote_name if root else old
+                self.put(
+                    new + tail,
+                    SyncedEntry(
+                        kind=entry.kind,
+                        size=entry.size,
+                        md5=entry.md5,
+                        local_name=local_name + entry.local_name[len(local_root) :],
+                        local_mtime_ns=entry.local_mtime_ns,
+                        local_inode=entry.local_inode,
+                        remote_name=remote_name + entry.remote_name[len(remote_root) :],
+                        remote_id=entry.remote_id,
+                        remote_mtime_ns=entry.remote_mtime_ns,
+                    ),
+                )
+
+    # -- small key/value facts ----------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", (key, value))
+
+    def folder_id(self) -> str:
+        """A random id for this folder pairing, written into the root marker."""
+        value = self.get_meta("folder_id")
+        if value is None:
+            value = uuid.uuid4().hex
+            self.set_meta("folder_id", value)
+        return value
+
+    # -- reports ------------------------------------------------------------------------------------
+
+    def add_conflict(self, key: str, copy_key: str, reason: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO conflicts VALUES (?, ?, ?, ?)", (copy_key, key, reason, time.time_ns())
+        )
+
+    def conflicts(self) -> list[ConflictRecord]:
+        rows = self._db.execute(
+            "SELECT key, copy_key, reason, detected_ns FROM conflicts ORDER BY detected_ns, copy_key"
+        ).fetchall()
+        return [ConflictRecord(str(k), str(c), str(r), int(t)) for k, c, r, t in rows]
+
+    def drop_conflicts_not_in(self, present: set[str]) -> None:
+        """A conflict copy the user deleted or renamed is resolved."""
+        for record in self.conflicts():
+            if record.copy_key not in present:
+                self._db.execute("DELETE FROM conflicts WHERE copy_key = ?", (record.copy_key,))
+
+    def replace_skipped(self, items: list[tuple[str, str]]) -> None:
+        now = time.time_ns()
+        with self.transaction():
+            self._db.execute("DELETE FROM skipped")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO skipped VALUES (?, ?, ?)", [(k, r, now) for k, r in items]
+            )
+
+    def skipped(self) -> list[SkippedItem]:
+        rows = self._db.execute("SELECT key, reason, seen_ns FROM skipped ORDER BY key").fetchall()
+        return [SkippedItem(str(k), str(r), int(t)) for k, r, t in rows]
+
+    # -- selective sync -----------------------------------------------------------------------------
+
+    def exclusions(self) -> dict[str, bool]:
+        """Excluded keys, each with `pending`: True until its local copy has been moved out."""
+        rows = self._db.execute("SELECT key, pending FROM exclusions ORDER BY key").fetchall()
+        return {str(k): bool(p) for k, p in rows}
+
+    def set_exclusion(self, key: str, *, pending: bool) -> None:
+        self._db.execute("INSERT OR REPLACE INTO exclusions VALUES (?, ?)", (key, int(pending)))
+
+    def remove_exclusion(self, key: str) -> bool:
+        return self._db.execute("DELETE FROM exclusions WHERE key = ?", (key,)).rowcount > 0
+
+    # -- local trash --------------------------------------------------------------------------------
+
+    def add_trash(self, key: str, location: str) -> None:
+        self._db.execute(
+            "INSERT INTO local_trash (key, location, trashed_ns) VALUES (?, ?, ?)",
+            (key, location, time.time_ns()),
+        )
+
+    def trash_records(self) -> list[TrashRecord]:
+        rows = self._db.execute(
+            "SELECT id, key, location, trashed_ns FROM local_trash ORDER BY trashed_ns DESC"
+        ).fetchall()
+        return [TrashRecord(int(i), str(k), str(loc), int(t)) for i, k, loc, t in rows]
+
+    def remove_trash_record(self, record_id: int) -> None:
+        self._db.execute("DELETE FROM local_trash WHERE id = ?", (record_id,))
