@@ -50,6 +50,16 @@ def _nfc(name: str) -> str:
     return name if unicodedata.is_normalized("NFC", name) else unicodedata.normalize("NFC", name)
 
 
+def _twin_owners(items: list[os.DirEntry[str]]) -> dict[str, str]:
+    """Of names equal up to Unicode normalization, the one that syncs: the NFC spelling if present."""
+    owners: dict[str, str] = {}
+    for item in items:
+        key = _nfc(item.name)
+        if key not in owners or item.name == key:
+            owners[key] = item.name
+    return owners
+
+
 def scan_local(
     root: Path,
     synced: Mapping[str, SyncedEntry],
@@ -78,7 +88,7 @@ def scan_local(
                 raise RootMissing(f"cannot list {root}: {exc.strerror}") from exc
             result.skip(prefix, f"cannot list this folder ({exc.strerror}); left as it is")
             continue
-        seen: dict[str, str] = {}
+        owner = _twin_owners(items)
         disk_prefix = name_prefix[prefix]
         for item in items:
             name = item.name
@@ -103,19 +113,20 @@ def scan_local(
             if ignore.matches(key, is_dir=is_dir):
                 continue
             if stat.S_ISLNK(mode):
-                result.issues.append(ScanIssue(key, "symbolic link; PanSync does not follow links"))
+                result.skip(key, "symbolic link; PanSync does not follow links")
                 continue
             if not is_dir and not stat.S_ISREG(mode):
-                result.issues.append(ScanIssue(key, "not a regular file (FIFO, socket or device)"))
+                result.skip(key, "not a regular file (FIFO, socket or device)")
                 continue
-            if key_name in seen:
-                result.skip(
-                    key,
-                    f"'{name}' and '{seen[key_name]}' are the same name in different Unicode "
-                    "forms; rename one of them",
+            if owner.get(key_name, name) != name:
+                result.issues.append(
+                    ScanIssue(
+                        rel_name,
+                        f"same name as '{owner[key_name]}' in another Unicode form; this one is not "
+                        "synced, rename it",
+                    )
                 )
                 continue
-            seen[key_name] = name
             if is_dir:
                 result.tree[key] = LocalEntry(rel_name, Kind.DIR, 0, st.st_mtime_ns, st.st_ino, "")
                 name_prefix[key] = rel_name

@@ -1,0 +1,5 @@
+"""`python -m pansync`: the same as the `pansync` command."""
+
+from pansync.cli import main
+
+main()

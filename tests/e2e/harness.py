@@ -1,0 +1,132 @@
+"""Real clients on real folders: each `Client` has its own PANSYNC_HOME, sync root and config, and
+syncs through one shared remote, as two computers sharing a NAS folder would.
+
+`Client.sync()` runs the engine in-process (fast, and failures show real tracebacks);
+`Client.cli()` runs the installed `pansync` command as a separate process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from pansync.config import load_config
+from pansync.paths import locations
+from pansync.remote.base import Remote
+from pansync.remote.factory import open_remote
+from pansync.session import FolderResult, FolderSync, SyncOptions
+from pansync.state import StateStore
+
+CONFIG = """\
+client:
+  name: {name}
+folders:
+  - name: main
+    local: {root}
+    remote: {remote}
+{extra}"""
+
+
+class Client:
+    def __init__(
+        self,
+        base: Path,
+        name: str,
+        remote_url: str,
+        *,
+        extra_config: str = "",
+        wrap_remote: Callable[[Remote], Remote] | None = None,
+    ) -> None:
+        self.name = name
+        self.home = base / name / "home"
+        self.root = base / name / "root"
+        self.home.mkdir(parents=True)
+        self.env = {
+            **os.environ,
+            "PANSYNC_HOME": str(self.home),
+            "XDG_DATA_HOME": str(base / name / "xdg"),  # this "computer's" system trash (subprocesses)
+        }
+        self.config_path = self.home / "config" / "config.yaml"
+        self.config_path.parent.mkdir(parents=True)
+        self.config_path.write_text(
+            CONFIG.format(name=name, root=self.root, remote=remote_url, extra=extra_config), encoding="utf-8"
+        )
+        self.wrap_remote = wrap_remote
+
+    def runner(self) -> FolderSync:
+        config = load_config(self.config_path, env=self.env)
+        locs = locations(self.env)
+        folder = config.folders[0]
+        remote = open_remote(folder.remote, config, locs)
+        if self.wrap_remote is not None:
+            remote = self.wrap_remote(remote)
+        return FolderSync(config, folder, locs, remote)
+
+    def sync(self, *, dry_run: bool = False, force: bool = False) -> FolderResult:
+        runner = self.runner()
+        try:
+            return runner.run(SyncOptions(dry_run=dry_run, force=force, lock_wait_s=5))
+        finally:
+            runner.close()
+
+    def state(self) -> StateStore:
+        return StateStore(self.home / "state" / "folders" / "main" / "state.sqlite3")
+
+    def cli(self, *args: str, check: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pansync", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+        )
+
+    # -- files --------------------------------------------------------------------------------------
+
+    def write(self, rel: str, data: str | bytes) -> Path:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, str):
+            path.write_text(data, encoding="utf-8")
+        else:
+            path.write_bytes(data)
+        return path
+
+    def read(self, rel: str) -> str:
+        return (self.root / rel).read_text(encoding="utf-8")
+
+    def tree(self) -> dict[str, bytes | None]:
+        return snapshot(self.root)
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every visible path under `root` with its content (None for folders); PanSync's own names and
+    the `.pansync/` folder left out."""
+    result: dict[str, bytes | None] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".pansync")]
+        rel_dir = Path(dirpath).relative_to(root)
+        for d in dirnames:
+            result[(rel_dir / d).as_posix()] = None
+        for f in filenames:
+            if f.startswith(".pansync"):
+                continue
+            result[(rel_dir / f).as_posix()] = (Path(dirpath) / f).read_bytes()
+    return result
+
+
+def cloud_trash(remote_root: Path) -> dict[str, bytes]:
+    """Files in the cloud trash, keyed by their path inside their batch."""
+    found: dict[str, bytes] = {}
+    trash = remote_root / ".pansync" / "trash"
+    if not trash.exists():
+        return found
+    for batch in trash.iterdir():
+        for path in batch.rglob("*"):
+            if path.is_file():
+                found[path.relative_to(batch).as_posix()] = path.read_bytes()
+    return found
