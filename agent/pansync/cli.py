@@ -59,6 +59,18 @@ class Context:
         return list(config.folders)
 
 
+def _emit_table(headers: list[str], rows: list[list[str]]) -> None:
+    """A table on a terminal; one tab-separated line per row in a pipe, for scripts and grep."""
+    if console.is_terminal:
+        table = Table(*headers)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    else:
+        for row in rows:
+            console.print("\t".join(row), markup=False, soft_wrap=True)
+
+
 def _fail(exc: PanSyncError) -> None:
     err_console.print(f"[bold red]{exc.title}[/]: {exc.message}", soft_wrap=True)
 
@@ -262,19 +274,17 @@ def conflicts(ctx: Context, name: str | None) -> None:
       pansync conflicts --folder main
     """
     with _errors():
-        table = Table("folder", "path", "conflict copy", "reason", "when")
-        count = 0
+        rows = []
         for folder in ctx.folders(name):
             state = _state(ctx, folder)
             for record in state.conflicts():
                 when = datetime.fromtimestamp(record.detected_ns / 1e9, timezone.utc)
-                table.add_row(
-                    folder.name, record.key, record.copy_key, record.reason, f"{when:%Y-%m-%d %H:%M}"
+                rows.append(
+                    [folder.name, record.key, record.copy_key, record.reason, f"{when:%Y-%m-%d %H:%M}"]
                 )
-                count += 1
             state.close()
-        if count:
-            console.print(table)
+        if rows:
+            _emit_table(["folder", "path", "conflict copy", "reason", "when"], rows)
         else:
             console.print("No open conflicts.")
 
@@ -297,24 +307,26 @@ def trash_list(ctx: Context, name: str | None) -> None:
     from pansync.trash import list_cloud_trash
 
     with _errors():
-        table = Table("folder", "where", "path", "size / location", "trashed")
+        rows = []
         for folder in ctx.folders(name):
             runner = _open(ctx, folder)
             for item in list_cloud_trash(runner.remote):
                 when = item.trashed_at
-                table.add_row(
-                    folder.name,
-                    "cloud",
-                    runner.remote.from_remote_name(item.path),
-                    str(item.size),
-                    f"{when:%Y-%m-%d %H:%M}" if when else item.batch,
+                rows.append(
+                    [
+                        folder.name,
+                        "cloud",
+                        runner.remote.from_remote_name(item.path),
+                        str(item.size),
+                        f"{when:%Y-%m-%d %H:%M}" if when else item.batch,
+                    ]
                 )
             for record in runner.state.trash_records():
                 when = datetime.fromtimestamp(record.trashed_ns / 1e9, timezone.utc)
                 where = "system trash" if record.location.startswith("os-trash:") else record.location
-                table.add_row(folder.name, "local", record.key, where, f"{when:%Y-%m-%d %H:%M}")
+                rows.append([folder.name, "local", record.key, where, f"{when:%Y-%m-%d %H:%M}"])
             runner.close()
-        console.print(table)
+        _emit_table(["folder", "where", "path", "size / location", "trashed"], rows)
 
 
 @trash.command("restore")

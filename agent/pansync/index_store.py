@@ -5,8 +5,9 @@ one rule for writing them (DESIGN.md §3): only the lease holder writes, with ge
 re-reading the generation its batch started from. If the index moved on, or the lease lapsed, the
 commit raises `LockLost` and writes nothing.
 
-Limit: the remote has no compare-and-swap, so the fence is a re-read just before an atomic replace;
-the lease makes a second writer in that instant need an expired lease *and* a lost race.
+Limit: the remote has no compare-and-swap, so the fence is a re-read and a lease renewal just
+before an atomic replace; a second writer would need this lease to expire within that one round
+trip, or an index upload slower than the TTL.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def commit_index(
     Entries changed by this batch should carry the new generation and this client's id (the
     `generation`/`client_id` fields); entries may not claim a generation beyond the new one.
     Raises `LockLost` (and writes nothing) if the index changed since the batch began or the
-    lease is no longer this client's.
+    lease is no longer this client's. The lease is renewed just before the write, so a write that
+    completes within one TTL cannot overlap a takeover.
     """
     written_at = remote.server_time_ns()
     if expected_generation == UNREADABLE:
@@ -110,7 +112,7 @@ def commit_index(
             f"{remote.url}: the shared index changed during this batch (expected generation "
             f"{expected_generation}, found {found}); nothing was committed, the batch will be retried"
         )
-    lease.check()
+    lease.renew()  # verifies the lease is ours and unexpired, and gives the write a full TTL
     remote.write_meta(INDEX_PATH, data)
     _log.info("index.committed", generation=new_generation, entries=len(new.entries))
     return new

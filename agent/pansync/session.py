@@ -32,7 +32,7 @@ from pansync.names import is_under, key_of, validate_rel_path
 from pansync.paths import Locations
 from pansync.plan import Conflict, Plan, PlanOptions, plan
 from pansync.remote.base import Remote
-from pansync.scan import ScanIssue, scan_local
+from pansync.scan import ScanIssue, ScanResult, scan_local
 from pansync.state import StateStore
 from pansync.trash import LocalTrash, new_batch_name, purge_cloud_trash
 
@@ -150,7 +150,10 @@ class FolderSync:
     ) -> bool:
         synced = self.state.load_synced()
         ignore = IgnoreRules.for_root(self.root, self.folder.exclude)
-        scan = scan_local(self.root, synced, ignore)
+        if options.dry_run and not synced and not self.root.exists():
+            scan = ScanResult()  # a first sync's dry run: the root is made by the real run
+        else:
+            scan = scan_local(self.root, synced, ignore)
         remote_tree, remote_issues, remote_frozen = self._list_remote(synced, ignore)
         frozen = set(scan.frozen) | remote_frozen
         issues = list(scan.issues) + remote_issues

@@ -1,0 +1,159 @@
+"""The `pansync` command as a user meets it: real processes, real folders."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.e2e.harness import Client, cloud_trash, snapshot
+from tests.e2e.test_decisions import converge
+
+
+def test_init_without_remote_uses_a_local_cloud_and_says_so(tmp_path: Path) -> None:
+    env = {**os.environ, "PANSYNC_HOME": str(tmp_path / "home")}
+    local = tmp_path / "我的同步"
+    out = subprocess.run(
+        [sys.executable, "-m", "pansync", "init", "--local", str(local)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "local folder for now" in out.stdout and "baidu:" in out.stdout
+    (local / "你好.txt").write_text("世界")
+    out = subprocess.run([sys.executable, "-m", "pansync", "sync"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "home" / "data" / "cloud" / "main" / "你好.txt").read_text() == "世界"
+
+
+def test_version_help_and_examples() -> None:
+    out = subprocess.run([sys.executable, "-m", "pansync", "--version"], capture_output=True, text=True)
+    assert out.stdout.startswith("pansync, version ")
+    for command in ["init", "sync", "conflicts", "status", "completion"]:
+        out = subprocess.run(
+            [sys.executable, "-m", "pansync", command, "--help"], capture_output=True, text=True, check=True
+        )
+        assert "Example:" in out.stdout, command
+    for group in ["trash", "exclude"]:
+        for sub in ["list"]:
+            out = subprocess.run(
+                [sys.executable, "-m", "pansync", group, sub, "--help"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            assert "Example:" in out.stdout
+
+
+def test_completion_scripts() -> None:
+    for shell, marker in [("bash", "complete "), ("zsh", "compdef"), ("fish", "complete ")]:
+        out = subprocess.run(
+            [sys.executable, "-m", "pansync", "completion", shell], capture_output=True, text=True, check=True
+        )
+        assert marker in out.stdout and "_PANSYNC_COMPLETE" in out.stdout
+
+
+def test_broken_config_names_key_and_line(alice: Client) -> None:
+    alice.config_path.write_text(
+        "client:\n  name: alice\nfolders:\n  - name: main\n    local: /tmp/x\n    remote: ftp://nas/x\n"
+    )
+    out = alice.cli("sync")
+    assert out.returncode == 2
+    assert "folders[0].remote, line 6" in out.stderr and "ftp" in out.stderr
+
+
+def test_unknown_folder_is_a_clear_error(alice: Client) -> None:
+    out = alice.cli("sync", "--folder", "nope")
+    assert out.returncode == 2 and "nope" in out.stderr and "main" in out.stderr
+
+
+def test_trash_list_and_restore_from_the_cloud(alice: Client, bob: Client, cloud: Path) -> None:
+    alice.write("论文/第三章.docx", "draft")
+    converge(alice, bob)
+    (alice.root / "论文" / "第三章.docx").unlink()
+    converge(alice, bob)
+    out = alice.cli("trash", "list")
+    assert "论文/第三章.docx" in out.stdout and "cloud" in out.stdout
+    out = bob.cli("trash", "restore", "论文/第三章.docx")
+    assert out.returncode == 0, out.stderr
+    converge(alice, bob)
+    assert alice.read("论文/第三章.docx") == "draft"
+    assert bob.read("论文/第三章.docx") == "draft"
+
+
+def test_restore_of_something_not_in_trash_is_a_clear_error(alice: Client) -> None:
+    alice.write("a.txt", "a")
+    alice.sync()
+    out = alice.cli("trash", "restore", "nothing-here.txt")
+    assert out.returncode == 2 and "Not in trash" in out.stderr
+
+
+def test_selective_sync_exclude_and_include_again(alice: Client, bob: Client, cloud: Path) -> None:
+    alice.write("视频/2023/a.mp4", "movie a")
+    alice.write("文档/b.txt", "b")
+    converge(alice, bob)
+    bob.write("视频/2023/bob-new.mp4", "made on bob")  # not yet in the cloud
+    out = bob.cli("exclude", "add", "视频")
+    assert out.returncode == 0, out.stderr
+    bob.sync()
+    assert (cloud / "视频" / "2023" / "bob-new.mp4").read_text() == "made on bob"  # safe first
+    assert not (bob.root / "视频").exists()  # then gone from the laptop
+    alice.write("视频/2024/new.mp4", "new movie")
+    alice.sync()
+    bob.sync()
+    assert not (bob.root / "视频").exists()  # excluded: not downloaded
+    assert (cloud / "视频" / "2023" / "a.mp4").exists()  # and never taken as deleted
+    assert "视频" in bob.cli("exclude", "list").stdout
+    bob.cli("exclude", "remove", "视频", check=True)
+    bob.sync()
+    assert (bob.root / "视频" / "2024" / "new.mp4").read_text() == "new movie"
+    assert (bob.root / "视频" / "2023" / "bob-new.mp4").read_text() == "made on bob"
+
+
+def test_status_json(alice: Client) -> None:
+    import json
+
+    alice.write("a.txt", "a")
+    alice.sync()
+    out = alice.cli("status", "--json")
+    data = json.loads(out.stdout)
+    folder = data["folders"][0]
+    assert folder["folder"] == "main" and folder["synced_files"] == 1 and folder["last_sync"]
+
+
+def test_ctrl_c_during_sync_leaves_no_torn_file(alice: Client, bob: Client, cloud: Path) -> None:
+    for i in range(40):
+        alice.write(f"big/{i:02}.bin", os.urandom(4 << 20))
+    alice.sync()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pansync", "sync"], env=bob.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (bob.root / "big").exists():
+        time.sleep(0.02)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    for path in (bob.root / "big").glob("*"):
+        if not path.name.startswith(".pansync"):
+            assert path.read_bytes() == (cloud / "big" / path.name).read_bytes(), path
+    assert not any(p.name.startswith(".pansync.tmp") for p in (bob.root / "big").glob("*"))
+    assert not (cloud / ".pansync" / ".config" / "lock.txt").exists()  # the lock was released
+    converge(alice, bob)
+    assert snapshot(bob.root) == snapshot(cloud)
+
+
+def test_conflicts_command_lists_open_conflicts(alice: Client, bob: Client) -> None:
+    alice.write("x.txt", "base")
+    converge(alice, bob)
+    alice.write("x.txt", "A")
+    bob.write("x.txt", "B")
+    alice.sync()
+    bob.sync()
+    out = bob.cli("conflicts")
+    assert "x.txt" in out.stdout and "conflicted copy bob" in out.stdout
+    assert cloud_trash is not None
