@@ -53,7 +53,7 @@ def test_remote_that_lost_its_metadata_deletes_nothing(alice: Client, cloud: Pat
     alice.sync()
     shutil.rmtree(cloud / ".pansync")
     (cloud / "a.txt").unlink()
-    with pytest.raises(RootMissing, match=".pansync"):
+    with pytest.raises(RootMissing, match=r"\.pansync"):
         alice.sync()
     assert alice.read("a.txt") == "a"
 
