@@ -3,12 +3,12 @@
 The shared index is the synced state every client agreed on. This module turns a `SharedIndex` into
 bytes and back, and does nothing else: no remote, no lock, no clock (`index_store` does the I/O and
 the fencing). Its one promise to callers is that `decode_index` raises `IndexCorrupt` and nothing
-else for any bytes at all, so a damaged, truncated, foreign or newer-format file can be rebuilt from
-a listing instead of crashing the agent.
+else for any bytes at all, so a damaged, truncated or foreign file is rebuilt from a listing instead
+of crashing the agent (and a newer-format one, `IndexTooNew`, is reported, never overwritten).
 
 The payload is columnar (one array per field) because an index of a million entries must encode and
 decode in a few seconds of pure Python: every per-entry step below is a C-level `map`/`join`/`array`
-pass, and the Python garbage collector is paused while a million objects are built.
+pass, and the Python garbage collector is paused while a million entry objects are built.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ __all__ = [
     "MAGIC",
     "IndexEntry",
     "IndexHeader",
+    "IndexTooNew",
     "SharedIndex",
     "decode_index",
     "encode_index",
@@ -68,6 +69,16 @@ _ENTRY_FLAGS_KNOWN = _F_DIR | _F_DELETED | _F_MD5
 _KIND_OF_FLAGS = tuple(Kind.DIR if b & _F_DIR else Kind.FILE for b in range(256))
 _DELETED_OF_FLAGS = tuple(bool(b & _F_DELETED) for b in range(256))
 _HAS_MD5_TABLE = bytes(1 if b & _F_MD5 else 0 for b in range(256))
+
+
+class IndexTooNew(IndexCorrupt):
+    """The index needs a newer PanSync: unreadable here, and never to be overwritten from here.
+
+    A subclass so the worker can tell it from damage: rebuilding a damaged index is safe, but
+    rebuilding over a newer one would throw away what newer clients recorded.
+    """
+
+    title = "Shared index needs a newer PanSync"
 
 
 def _u32_code() -> str:
@@ -173,7 +184,7 @@ def encode_index(index: SharedIndex, *, codec: Literal["zlib", "lzma"] = "zlib",
     million entries it is several times faster than level 6 or lzma for a file a little larger.
     MD5s are random bytes, so their column is stored as is rather than fed to the compressor.
     """
-    with _gc_paused():
+    if True:
         values = list(index.entries.values())
         n = len(values)
         keys = list(map(attrgetter("key"), values))
@@ -291,7 +302,7 @@ def _parse_header(data: bytes) -> _Layout:
     )
     if version > FORMAT_VERSION:
         if checksum_ok:
-            raise IndexCorrupt(
+            raise IndexTooNew(
                 f"index format v{version} was written by a newer PanSync (this one reads up to "
                 f"v{FORMAT_VERSION}); upgrade PanSync on this machine"
             )
@@ -309,7 +320,7 @@ def _parse_header(data: bytes) -> _Layout:
         raise _corrupt("index checksum mismatch (the file was damaged or only partly written)")
     unknown = flags & ~_FLAGS_KNOWN & ~FLAGS_MAY_IGNORE
     if unknown:
-        raise IndexCorrupt(
+        raise IndexTooNew(
             f"index uses features this PanSync does not know (flags 0x{unknown:04x}); upgrade PanSync"
         )
     if codec not in _CODECS.values():

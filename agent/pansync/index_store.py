@@ -18,7 +18,7 @@ from operator import attrgetter
 import structlog
 
 from pansync.errors import IndexCorrupt, LockLost
-from pansync.index import SharedIndex, decode_index, encode_index, read_header
+from pansync.index import IndexTooNew, SharedIndex, decode_index, encode_index, read_header
 from pansync.lock import Lease, MetaStore
 
 __all__ = [
@@ -42,7 +42,8 @@ _log = structlog.get_logger(__name__)
 def load_index(remote: MetaStore) -> SharedIndex | None:
     """The shared index, or None when the remote has none yet.
 
-    Raises `IndexCorrupt` for bad data (the caller rebuilds from a listing; nothing is deleted).
+    Raises `IndexCorrupt` for bad data (the caller rebuilds from a listing; nothing is deleted),
+    and its subclass `IndexTooNew` for an index only a newer PanSync reads (never rebuilt here).
     """
     got = remote.read_meta(INDEX_PATH)
     if got is None:
@@ -58,6 +59,8 @@ class IndexState:
     writer_id: str
     server_mtime_ns: int
     problem: str | None = None
+    too_new: bool = False
+    """The index needs a newer PanSync: it must not be rebuilt (overwritten) by this one."""
 
 
 def peek_index(remote: MetaStore) -> IndexState:
@@ -68,7 +71,7 @@ def peek_index(remote: MetaStore) -> IndexState:
     try:
         header = read_header(got[0])
     except IndexCorrupt as exc:
-        return IndexState(UNREADABLE, "", got[1], exc.message)
+        return IndexState(UNREADABLE, "", got[1], exc.message, isinstance(exc, IndexTooNew))
     return IndexState(header.generation, header.writer_id, got[1])
 
 
@@ -102,6 +105,8 @@ def commit_index(
     data = encode_index(new)  # before the fence: keep the check-to-write window short
 
     current = peek_index(remote)
+    if current.too_new:
+        raise IndexTooNew(f"{remote.url}: {current.problem}; this client will not overwrite it")
     if current.generation != expected_generation:
         found = (
             "an unreadable index"

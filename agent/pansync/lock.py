@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
-from types import TracebackType
+from operator import attrgetter
 from typing import Any, Protocol
 
 import structlog
@@ -65,6 +65,7 @@ _MAX_DECLARED_TTL_S = 24 * 3600.0
 _MAX_TEXT = 512
 _INT64_MAX = 2**63 - 1
 
+_HOLDER = attrgetter("token", "client_id", "host", "pid")
 _log = structlog.get_logger(__name__)
 
 
@@ -103,12 +104,7 @@ class LockRecord:
 
     def same_holder(self, other: LockRecord) -> bool:
         """True when `other` is this very lease (a token alone could repeat under a seeded rng)."""
-        return (self.token, self.client_id, self.host, self.pid) == (
-            other.token,
-            other.client_id,
-            other.host,
-            other.pid,
-        )
+        return _HOLDER(self) == _HOLDER(other)
 
 
 def encode_lock(record: LockRecord) -> bytes:
@@ -235,8 +231,7 @@ def _read_fence(remote: MetaStore) -> _Fence:
 
 
 def _write_fence(remote: MetaStore, generation: int) -> None:
-    body = json.dumps({"pansync_fence": 1, "generation": generation}) + "\n"
-    remote.write_meta(FENCE_PATH, body.encode("utf-8"))
+    remote.write_meta(FENCE_PATH, json.dumps({"pansync_fence": 1, "generation": generation}).encode())
 
 
 def _next_generation(previous: LockInfo | None, fence: _Fence, server_now_ns: int) -> int:
@@ -312,10 +307,6 @@ class Lease:
     def client_id(self) -> str:
         return self._record.client_id
 
-    @property
-    def ttl_s(self) -> float:
-        return self._ttl_s
-
     def expires_in(self) -> float:
         """Seconds until the lease lapses unless renewed (a local, conservative estimate)."""
         return self._deadline - self._clock()
@@ -347,21 +338,15 @@ class Lease:
         if not ttl_s > 0:
             raise ValueError("lock TTL must be positive")
         jitter = rng if rng is not None else random.Random()
-        identity = LockRecord(
-            client_id=client_id,
-            client_name=client_name,
-            host=host if host is not None else socket.gethostname(),
-            pid=pid if pid is not None else os.getpid(),
-            token=f"{rng.getrandbits(128):032x}" if rng is not None else secrets.token_hex(16),
-            generation=0,
-            acquired_ns=0,
-            renewed_ns=0,
-            ttl_s=float(ttl_s),
-        )
+        host = host if host is not None else socket.gethostname()
+        pid = pid if pid is not None else os.getpid()
+        token = f"{rng.getrandbits(128):032x}" if rng is not None else secrets.token_hex(16)
+        # generation and times are filled in for each attempt
+        identity = LockRecord(client_id, client_name, host, pid, token, 0, 0, 0, float(ttl_s))
+        contender = _Contender(remote, identity, _read_fence(remote), ttl_s, settle_s, clock, sleep)
         deadline = clock() + wait_s
-        fence = _read_fence(remote)  # a hint for the first write; settled again once we hold it
         while True:
-            outcome = cls._attempt(remote, identity, fence, ttl_s, settle_s, clock, sleep)
+            outcome = contender.attempt()
             if isinstance(outcome, Lease):
                 return outcome
             remaining = deadline - clock()
@@ -369,97 +354,17 @@ class Lease:
                 raise LockHeld(_held_message(remote, outcome, ttl_s))
             sleep(min(poll_s * (0.5 + jitter.random()), remaining))
 
-    @classmethod
-    def _attempt(
-        cls,
-        remote: MetaStore,
-        identity: LockRecord,
-        fence: _Fence,
-        ttl_s: float,
-        settle_s: float,
-        clock: Callable[[], float],
-        sleep: Callable[[float], None],
-    ) -> Lease | LockInfo | None:
-        """One try: create if absent, else take over if stale. Returns the lease or the holder."""
-        for _ in range(3):  # the lock may vanish between a failed create and the read
-            now_ns = remote.server_time_ns()
-            mine = replace(
-                identity,
-                generation=_next_generation(None, fence, now_ns),
-                acquired_ns=now_ns,
-                renewed_ns=now_ns,
-            )
-            written_at = clock()
-            if remote.create_meta_exclusive(LOCK_PATH, encode_lock(mine)):
-                return cls._confirm(remote, mine, None, ttl_s, clock, written_at)
-            got = remote.read_meta(LOCK_PATH)
-            if got is None:
-                continue
-            held = _info(got, remote.server_time_ns())
-            if not held.is_stale(ttl_s):
-                return held
-            _log.warning("lock.stale_takeover", holder=held.describe(), ttl_s=held.ttl_for(ttl_s))
-            if remote.read_meta(LOCK_PATH) != got:
-                continue  # renewed or replaced meanwhile: judge the new content afresh
-            remote.delete_meta(LOCK_PATH)
-            now_ns = remote.server_time_ns()
-            mine = replace(mine, generation=_next_generation(held, fence, now_ns))
-            written_at = clock()
-            if not remote.create_meta_exclusive(LOCK_PATH, encode_lock(mine)):
-                _log.info("lock.takeover_lost")
-                return read_lock(remote)
-            sleep(settle_s)
-            return cls._confirm(remote, mine, held, ttl_s, clock, written_at)
-        return None
-
-    @classmethod
-    def _confirm(
-        cls,
-        remote: MetaStore,
-        mine: LockRecord,
-        previous: LockInfo | None,
-        ttl_s: float,
-        clock: Callable[[], float],
-        written_at: float,
-    ) -> Lease | LockInfo | None:
-        """Read back; if the file is ours, settle the generation against the fence and record it.
-
-        The fence read before creating may be stale (another client may have come and gone since),
-        so it is read again now that nobody else can write it.
-        """
-        got = remote.read_meta(LOCK_PATH)
-        if got is None:
-            return None
-        seen = _info(got, remote.server_time_ns())
-        if seen.record is None or not seen.record.same_holder(mine):
-            _log.info("lock.readback_lost", holder=seen.describe())
-            return seen
-        generation = _next_generation(previous, _read_fence(remote), seen.server_now_ns)
-        if generation > mine.generation:
-            mine = replace(mine, generation=generation)
-            written_at = clock()
-            remote.write_meta(LOCK_PATH, encode_lock(mine))
-        _write_fence(remote, mine.generation)
-        lease = cls(remote, mine, ttl_s, clock=clock, written_at=written_at)
-        try:
-            lease.check()
-        except LockLost:  # overwritten by a contender's takeover in the meantime: back off
-            return read_lock(remote)
-        _log.info("lock.acquired", generation=mine.generation, client=mine.client_id)
-        return lease
-
     def _current(self) -> LockInfo:
         """The lock as the server has it now, or LockLost if it is no longer this lease."""
         info = read_lock(self._remote)
-        if info is None:
-            raise LockLost(
-                f"{self._remote.url}: the lock file is gone (removed with `pansync unlock --force`?)"
-                "; this batch commits nothing and will be retried"
+        if info is None or info.record is None or not info.record.same_holder(self._record):
+            holder = (
+                "nobody: the lock file is gone (`pansync unlock --force`?)"
+                if info is None
+                else info.describe()
             )
-        if info.record is None or not info.record.same_holder(self._record):
             raise LockLost(
-                f"{self._remote.url}: the lock now belongs to {info.describe()}; "
-                "this batch commits nothing and will be retried"
+                f"{self._remote.url}: the lock now belongs to {holder}; this batch commits nothing"
             )
         return info
 
@@ -504,12 +409,7 @@ class Lease:
     def __enter__(self) -> Lease:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if exc is None:
             self.release()
             return
@@ -517,6 +417,82 @@ class Lease:
             self.release()
         except Exception as release_error:  # never hide the error that ended the block
             _log.warning("lock.release_failed", error=str(release_error))
+
+
+@dataclass(frozen=True, slots=True)
+class _Contender:
+    """One client's acquisition: its identity, the fence hint, and the injected seams."""
+
+    remote: MetaStore
+    identity: LockRecord
+    fence: _Fence
+    ttl_s: float
+    settle_s: float
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+
+    def attempt(self) -> Lease | LockInfo | None:
+        """One try: create if absent, else take over if stale. Returns the lease or the holder."""
+        remote = self.remote
+        for _ in range(3):  # the lock may vanish between a failed create and the read
+            now_ns = remote.server_time_ns()
+            mine = replace(
+                self.identity,
+                generation=_next_generation(None, self.fence, now_ns),
+                acquired_ns=now_ns,
+                renewed_ns=now_ns,
+            )
+            written_at = self.clock()
+            if remote.create_meta_exclusive(LOCK_PATH, encode_lock(mine)):
+                return self._confirm(mine, None, written_at)
+            got = remote.read_meta(LOCK_PATH)
+            if got is None:
+                continue
+            held = _info(got, remote.server_time_ns())
+            if not held.is_stale(self.ttl_s):
+                return held
+            _log.warning("lock.stale_takeover", holder=held.describe(), ttl_s=held.ttl_for(self.ttl_s))
+            if remote.read_meta(LOCK_PATH) != got:
+                continue  # renewed or replaced meanwhile: judge the new content afresh
+            remote.delete_meta(LOCK_PATH)
+            mine = replace(mine, generation=_next_generation(held, self.fence, remote.server_time_ns()))
+            written_at = self.clock()
+            if not remote.create_meta_exclusive(LOCK_PATH, encode_lock(mine)):
+                _log.info("lock.takeover_lost")
+                return read_lock(remote)
+            self.sleep(self.settle_s)
+            return self._confirm(mine, held, written_at)
+        return None
+
+    def _confirm(
+        self, mine: LockRecord, previous: LockInfo | None, written_at: float
+    ) -> Lease | LockInfo | None:
+        """Read back; if the file is ours, settle the generation against the fence and record it.
+
+        The fence read before creating may be stale (another client may have come and gone since),
+        so it is read again now that nobody else can write it.
+        """
+        remote = self.remote
+        got = remote.read_meta(LOCK_PATH)
+        if got is None:
+            return None
+        seen = _info(got, remote.server_time_ns())
+        if seen.record is None or not seen.record.same_holder(mine):
+            _log.info("lock.readback_lost", holder=seen.describe())
+            return seen
+        generation = _next_generation(previous, _read_fence(remote), seen.server_now_ns)
+        if generation > mine.generation:
+            mine = replace(mine, generation=generation)
+            written_at = self.clock()
+            remote.write_meta(LOCK_PATH, encode_lock(mine))
+        _write_fence(remote, mine.generation)
+        lease = Lease(remote, mine, self.ttl_s, clock=self.clock, written_at=written_at)
+        try:
+            lease.check()
+        except LockLost:  # overwritten by a contender's takeover in the meantime: back off
+            return read_lock(remote)
+        _log.info("lock.acquired", generation=mine.generation, client=mine.client_id)
+        return lease
 
 
 def _held_message(remote: MetaStore, held: LockInfo | None, ttl_s: float) -> str:

@@ -21,11 +21,23 @@ from pathlib import Path
 
 import structlog
 
+from pansync import __version__
 from pansync.actions import Action, describe
+from pansync.clients import ClientInfo, register_client
 from pansync.config import Config, FolderConfig
-from pansync.errors import ItemError, ListingError, MassDeleteRefused, RootMissing, UnsafePath
+from pansync.errors import (
+    IndexCorrupt,
+    ItemError,
+    ListingError,
+    LockLost,
+    MassDeleteRefused,
+    RootMissing,
+    UnsafePath,
+)
 from pansync.execute import ExecReport, Executor, TransferSink
 from pansync.ignore import IgnoreRules
+from pansync.index import IndexTooNew, SharedIndex
+from pansync.index_store import UNREADABLE, commit_index, load_index
 from pansync.lock import Lease
 from pansync.model import Kind, RemoteEntry, SyncedEntry
 from pansync.names import is_under, key_of, validate_rel_path
@@ -33,6 +45,7 @@ from pansync.paths import Locations
 from pansync.plan import Conflict, Plan, PlanOptions, plan
 from pansync.remote.base import Remote
 from pansync.scan import ScanIssue, ScanResult, scan_local
+from pansync.shared_index import committed_deletions, known_md5, next_entries
 from pansync.state import StateStore
 from pansync.trash import LocalTrash, new_batch_name, purge_cloud_trash
 
@@ -120,6 +133,9 @@ class FolderSync:
         self.state = StateStore(folder_state_path(locs, folder.name))
         self.local_trash = LocalTrash(locs.state_dir / "trash" / folder.name)
         self.log = log.bind(folder=folder.name)
+        self.index: SharedIndex | None = None
+        self.index_generation = 0
+        self._frozen: set[str] = set()
 
     def close(self) -> None:
         self.state.close()
@@ -133,12 +149,22 @@ class FolderSync:
         with self._locked(options) as lease:
             now = self.clock()
             batch = new_batch_name(self.config.client.name, now)
+            self._load_index(result)
+            executed = False
             for _ in range(MAX_ROUNDS):
                 result.rounds += 1
-                done = self._round(result, batch, options, _renewer(lease))
+                done = self._round(result, batch, options, _renewer(lease, self.config.lock.ttl))
                 if done or options.dry_run:
                     break
+                executed = True
             if not options.dry_run:
+                if executed or self.index is None:
+                    self._commit_index(result, lease)
+                register_client(
+                    self.remote,
+                    ClientInfo.for_this_machine(self.client_id, self.config.client.name, __version__),
+                    self.remote.server_time_ns(),
+                )
                 self._after_sync(result, now)
         result.converged = not result.failed and not (options.dry_run and result.actions)
         if options.dry_run:
@@ -163,6 +189,7 @@ class FolderSync:
                 issues.append(ScanIssue(key, f"the remote cannot hold this name: {why}"))
                 frozen.add(key)
         frozen.update(k for k, pending in self.state.exclusions().items() if not pending)
+        self._frozen = frozen
 
         decided = plan(
             scan.tree,
@@ -173,6 +200,7 @@ class FolderSync:
                 now=self.clock(),
                 remote_case_sensitive=self.remote.caps.case_sensitive,
                 frozen=frozenset(frozen),
+                committed_deletions=committed_deletions(self.index, synced, remote_tree),
                 to_remote_name=self.remote.to_remote_name,
             ),
         )
@@ -248,6 +276,8 @@ class FolderSync:
                     and record.remote_mtime_ns == entry.mtime_ns
                 ):
                     entry = _with_md5(entry, record.md5)
+                elif md5 := known_md5(self.index, key, entry):
+                    entry = _with_md5(entry, md5)
                 elif not (trusted and entry.md5):
                     try:
                         entry = _with_md5(entry, self.remote.checksum(entry.name))
@@ -257,6 +287,39 @@ class FolderSync:
                         continue
             tree[key] = entry
         return tree, issues, frozen
+
+    # -- the shared index ---------------------------------------------------------------------------
+
+    def _load_index(self, result: FolderResult) -> None:
+        """Read the index under the lock; an unreadable one is rebuilt at commit, never trusted."""
+        try:
+            self.index = load_index(self.remote)
+            self.index_generation = self.index.generation if self.index else 0
+        except IndexTooNew:
+            raise
+        except IndexCorrupt as exc:
+            self.log.error("shared index unreadable; rebuilding it from this sync", error=exc.message)
+            result.issues.append(ScanIssue(".pansync/.index.dat", f"{exc.message}; rebuilt from a listing"))
+            self.index = None
+            self.index_generation = UNREADABLE
+
+    def _commit_index(self, result: FolderResult, lease: Lease) -> None:
+        generation = self.index_generation + 1 if self.index_generation >= 0 else self.remote.server_time_ns()
+        keep = set(self._frozen) | {f.rel_path for f in result.failed}
+        entries = next_entries(
+            self.index,
+            self.state.load_synced(),
+            keep=keep,
+            client_id=self.client_id,
+            generation=generation,
+            now_ns=self.remote.server_time_ns(),
+        )
+        index = SharedIndex(generation, self.client_id, 0, entries)
+        try:
+            commit_index(self.remote, index, expected_generation=self.index_generation, lease=lease)
+        except LockLost as exc:
+            self.log.error("index not committed", error=exc.message)
+            result.failed.append(ItemError(".pansync/.index.dat", exc.message))
 
     # -- safety rails -------------------------------------------------------------------------------
 
@@ -379,13 +442,13 @@ def _below(key: str, folders: set[str]) -> bool:
     return False
 
 
-def _renewer(lease: Lease) -> Callable[[], None]:
+def _renewer(lease: Lease, ttl_s: float) -> Callable[[], None]:
     """Renew the lease when a third of its TTL has passed; called between actions."""
     last = time.monotonic()
 
     def heartbeat() -> None:
         nonlocal last
-        if time.monotonic() - last > lease.ttl_s / 3:
+        if time.monotonic() - last > ttl_s / 3:
             lease.renew()
             last = time.monotonic()
 
