@@ -173,7 +173,9 @@ class TokenManager:
             )
         if status is not None and 400 <= status < 500:
             raise AuthError(f"Baidu refused to renew the authorization (HTTP {status} {text}); {_RE_AUTH}")
-        raise PcsTransient(f"renewing the Baidu authorization failed ({text or 'no answer'})", ambiguous=False)
+        raise PcsTransient(
+            f"renewing the Baidu authorization failed ({text or 'no answer'})", ambiguous=False
+        )
 
 
 def run_auth_flow(

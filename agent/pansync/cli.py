@@ -439,6 +439,72 @@ def status(ctx: Context, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--folder", "name", help="Only this folder's remote.")
+@click.pass_obj
+def clients(ctx: Context, name: str | None) -> None:
+    """List the computers that sync each folder, marking those not seen for clients.stale_after.
+
+    \b
+    Example:
+      pansync clients
+    """
+    from pansync.clients import is_stale, list_clients
+
+    with _errors():
+        config = ctx.config()
+        rows = []
+        for folder in ctx.folders(name):
+            runner = _open(ctx, folder)
+            now_ns = runner.remote.server_time_ns()
+            for record in list_clients(runner.remote):
+                if not record.readable:
+                    rows.append([folder.name, record.client_id[:8], "(unreadable record)", "", "", "", ""])
+                    continue
+                stale = is_stale(record, now_ns, config.clients.stale_after)
+                rows.append(
+                    [
+                        folder.name,
+                        record.client_id[:8],
+                        record.name,
+                        record.host,
+                        record.platform,
+                        record.version,
+                        _iso(record.last_seen_ns) + ("  (stale)" if stale else ""),
+                    ]
+                )
+            runner.close()
+        _emit_table(["folder", "id", "name", "host", "platform", "version", "last seen"], rows)
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@cli.command()
+@click.option("--force", is_flag=True, required=True, help="Required: you checked no sync is running.")
+@click.option("--folder", "name", help="Only this folder.")
+@click.pass_obj
+def unlock(ctx: Context, force: bool, name: str | None) -> None:
+    """Remove a folder's lock, whoever holds it (for a holder that died; check first).
+
+    \b
+    Example:
+      pansync unlock --force --folder main
+    """
+    from pansync.lock import force_unlock
+
+    with _errors():
+        for folder in ctx.folders(name):
+            runner = _open(ctx, folder)
+            removed = force_unlock(runner.remote)
+            runner.close()
+            if removed is None:
+                console.print(f"{folder.name}: the lock was free.")
+            else:
+                console.print(f"{folder.name}: removed the lock of {removed.describe()}.", markup=False)
+
+
+@cli.command()
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 def completion(shell: str) -> None:
     """Print the shell completion script.
@@ -455,4 +521,18 @@ def completion(shell: str) -> None:
 
 
 def main() -> None:
-    cli(prog_name="pansync")
+    try:
+        cli(prog_name="pansync")
+    except KeyboardInterrupt:
+        err_console.print("Interrupted.")
+        sys.exit(130)
+    except Exception as exc:  # a bug: say so in one line, keep the traceback in the log
+        import structlog
+
+        structlog.get_logger("pansync.cli").exception("internal error")
+        err_console.print(
+            f"[bold red]Internal error[/]: {type(exc).__name__}: {exc}. This is a bug in PanSync; "
+            "the log file has the details (run with -v to see them here).",
+            soft_wrap=True,
+        )
+        sys.exit(3)

@@ -157,3 +157,32 @@ def test_conflicts_command_lists_open_conflicts(alice: Client, bob: Client) -> N
     out = bob.cli("conflicts")
     assert "x.txt" in out.stdout and "conflicted copy bob" in out.stdout
     assert cloud_trash is not None
+
+
+def test_clients_lists_every_computer(alice: Client, bob: Client) -> None:
+    alice.write("a.txt", "a")
+    alice.sync()
+    bob.sync()
+    out = alice.cli("clients")
+    assert out.returncode == 0, out.stderr
+    assert "alice" in out.stdout and "bob" in out.stdout
+
+
+def test_unlock_force_removes_a_dead_holders_lock(alice: Client, bob: Client, cloud: Path) -> None:
+    from pansync.errors import LockHeld
+    from pansync.lock import Lease
+    from pansync.remote.local import LocalRemote
+
+    alice.write("a.txt", "a")
+    alice.sync()
+    Lease.acquire(LocalRemote(cloud), client_id="f" * 32, client_name="dead-laptop", ttl_s=600)
+    try:
+        bob.sync()
+    except LockHeld as exc:
+        assert "dead-laptop" in exc.message
+    else:
+        raise AssertionError("the lock was not honoured")
+    assert "dead-laptop" in bob.cli("status").stdout
+    out = bob.cli("unlock", "--force")
+    assert "dead-laptop" in out.stdout
+    assert not bob.sync().failed

@@ -45,6 +45,7 @@ __all__ = [
 
 _log = structlog.get_logger(__name__)
 T = TypeVar("T")
+Params = Mapping[str, str] | Callable[[bool], Mapping[str, str]]
 
 PCS_PATH = "/rest/2.0/pcs/"
 ENV_ENDPOINT = "PANSYNC_BAIDU_ENDPOINT"
@@ -197,7 +198,7 @@ class PcsClient:
     def call(
         self,
         verb: str,
-        params: Mapping[str, str],
+        params: Params,
         *,
         host: str | None = None,
         route: str = "file",
@@ -209,20 +210,25 @@ class PcsClient:
     def call_with_headers(
         self,
         verb: str,
-        params: Mapping[str, str],
+        params: Params,
         *,
         host: str | None = None,
         route: str = "file",
         body: Callable[[], tuple[Any, str]] | None = None,
     ) -> tuple[dict[str, Any], Mapping[str, str]]:
-        """As `call`, also returning the reply's headers (for the server's `Date`)."""
-        url = self.url(host or self.endpoints.pcs, route)
-        method = params.get("method", route)
+        """As `call`, also returning the reply's headers (for the server's `Date`).
 
-        def once(token: str) -> tuple[dict[str, Any], Mapping[str, str]]:
+        `params` may be a function of "an earlier attempt may have run": non-idempotent calls use
+        it to switch e.g. `ondup=newcopy` to `overwrite` once their own first attempt got lost.
+        """
+        url = self.url(host or self.endpoints.pcs, route)
+        method = (params(False) if callable(params) else params).get("method", route)
+
+        def once(token: str, after_loss: bool) -> tuple[dict[str, Any], Mapping[str, str]]:
+            query = params(after_loss) if callable(params) else params
             data, ctype = body() if body is not None else (None, "")
             headers = {"Content-Type": ctype} if ctype else None
-            resp = self._send(verb, url, params, token, data=data, headers=headers)
+            resp = self._send(verb, url, query, token, data=data, headers=headers)
             return self._json(resp, method), resp.headers
 
         return self._retrying(method, once)
@@ -231,7 +237,7 @@ class PcsClient:
         """A streamed download reply (200, 206 or 416), body unread; errors mapped as for `call`."""
         url = self.url(self.endpoints.download)
 
-        def once(token: str) -> requests.Response:
+        def once(token: str, after_loss: bool) -> requests.Response:
             resp = self._send("GET", url, params, token, headers=dict(headers), stream=True)
             ctype = resp.headers.get("Content-Type", "")
             if resp.status_code == 416 or (resp.status_code in (200, 206) and "json" not in ctype):
@@ -246,13 +252,13 @@ class PcsClient:
 
     # -- machinery ----------------------------------------------------------------------------------
 
-    def _retrying(self, what: str, fn: Callable[[str], T]) -> T:
+    def _retrying(self, what: str, fn: Callable[[str, bool], T]) -> T:
         ambiguous = False
 
         def attempt() -> T:
             nonlocal ambiguous
             try:
-                return self._with_token(fn)
+                return self._with_token(fn, ambiguous)
             except PcsTransient as exc:
                 ambiguous = ambiguous or exc.ambiguous
                 _log.info("pcs.retry", method=what, error=exc.message)
@@ -272,18 +278,20 @@ class PcsClient:
             return retrying(attempt)
         except PcsTransient as exc:
             raise PcsTransient(
-                f"{exc.message} (gave up after {self.policy.attempts} tries)", ambiguous=ambiguous, code=exc.code
+                f"{exc.message} (gave up after {self.policy.attempts} tries)",
+                ambiguous=ambiguous,
+                code=exc.code,
             ) from None
 
-    def _with_token(self, fn: Callable[[str], T]) -> T:
+    def _with_token(self, fn: Callable[[str, bool], T], after_loss: bool) -> T:
         token = self.tokens.current()
         try:
-            return fn(token)
+            return fn(token, after_loss)
         except _AuthRejected:
             pass
         self.tokens.refresh(token)
         try:
-            return fn(self.tokens.current())
+            return fn(self.tokens.current(), after_loss)
         except _AuthRejected as exc:
             raise AuthError(
                 f"Baidu refused the access token even after renewing it (error {exc.code}); "
@@ -315,7 +323,9 @@ class PcsClient:
                 raise PcsTransient(f"cannot reach Baidu: {_scrub(str(exc))}", ambiguous=False) from None
             except requests.exceptions.ConnectionError as exc:
                 sent = "NewConnectionError" not in repr(exc) and "NameResolution" not in repr(exc)
-                raise PcsTransient(f"connection to Baidu failed: {_scrub(str(exc))}", ambiguous=sent) from None
+                raise PcsTransient(
+                    f"connection to Baidu failed: {_scrub(str(exc))}", ambiguous=sent
+                ) from None
             except (requests.RequestException, OSError) as exc:
                 raise PcsTransient(f"request to Baidu failed: {_scrub(str(exc))}", ambiguous=True) from None
         return resp
@@ -341,7 +351,9 @@ class PcsClient:
         if status == 413:
             raise PcsApiError("the file is too large for a single upload (HTTP 413)", code=413, status=413)
         if status >= 500 or 200 <= status < 300:  # nginx error pages, HTML where JSON was due
-            raise PcsTransient(f"Baidu answered {method} with HTTP {status} and no usable JSON", ambiguous=True)
+            raise PcsTransient(
+                f"Baidu answered {method} with HTTP {status} and no usable JSON", ambiguous=True
+            )
         raise PcsApiError(f"Baidu answered {method} with HTTP {status}", code=status, status=status)
 
     def _raise_code(self, code: int, status: int, data: Mapping[str, Any], method: str) -> None:
