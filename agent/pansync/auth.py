@@ -21,7 +21,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
 
@@ -104,8 +104,8 @@ def _file_lock(folder: Path) -> Iterator[None]:
 class TokenManager:
     """The access token of one state dir, renewed through bypy when the service refuses it."""
 
-    _shared: dict[Path, TokenManager] = {}
-    _shared_lock = threading.Lock()
+    _shared: ClassVar[dict[Path, TokenManager]] = {}
+    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, state_dir: Path, endpoints: Endpoints, *, timeout_s: float = 60.0) -> None:
         self.state_dir = state_dir

@@ -45,6 +45,7 @@ from pansync.actions import (
     Upload,
     describe,
 )
+from pansync.crashpoints import crash_point
 from pansync.errors import AuthError, ItemError, PanSyncError, RemoteError
 from pansync.hashing import md5_file
 from pansync.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
@@ -226,6 +227,7 @@ class Executor:
             case LocalRename(key=key, new_key=new_key, local=local):
                 self._check_local(local)
                 self._rename_local(local.name, new_key)
+                crash_point("after-conflict-rename")
             case RemoteRename(new_key=new_key, remote=remote):
                 self._check_remote(remote)
                 self.remote.move(remote.name, self.remote.to_remote_name(new_key))
@@ -242,6 +244,7 @@ class Executor:
                 if remote.kind is Kind.FILE:
                     self._check_remote(remote)
                 self.remote.move(remote.name, trash_path(self.batch, remote.name))
+                crash_point("mid-trash-move")
                 self.state.delete_tree(key)
             case LocalTrash(key=key, local=local):
                 self._check_local_tree(key, local)
@@ -269,6 +272,14 @@ class Executor:
                 self.state.put(action.key, self._transfer(action))
             case _:
                 _never(action)
+
+    def _temp(self, side: str, path: str, *, add: bool) -> None:
+        """Temp files are written down before they exist; the state db is used from one thread."""
+        with self._lock:
+            if add:
+                self.state.add_temp(side, path)
+            else:
+                self.state.remove_temp(side, path)
 
     # -- checks -------------------------------------------------------------------------------------
 
@@ -331,9 +342,11 @@ class Executor:
         self._check_local(local)
         target = action.replaces.name if action.replaces else self.remote.to_remote_name(key)
         temp = _temp_name(target)
+        self._temp("remote", temp, add=True)
         self.sink.start(key, "up", local.size)
         try:
             result = self.remote.upload(source, temp, lambda n: self.sink.advance(key, n))
+            crash_point("after-upload")
             try:
                 self._check_local(local)
                 if result.md5 != local.md5:
@@ -349,6 +362,7 @@ class Executor:
                 raise
         finally:
             self.sink.finish(key)
+            self._temp("remote", temp, add=False)
         with self._lock:
             self.report.uploaded_bytes += result.payload_bytes
         fresh = _local_entry(self.root, local.name, local.md5)
@@ -361,9 +375,18 @@ class Executor:
         if not dest.parent.is_dir() or dest.parent.is_symlink():
             raise ItemError(key, "the parent folder is not a folder")
         temp = dest.parent / f".pansync.tmp-{uuid.uuid4().hex[:16]}"
+        self._temp("local", str(temp), add=True)
         self.sink.start(key, "down", remote.size)
+        crashing = [0]
+
+        def progress(n: int) -> None:
+            self.sink.advance(key, n)
+            crashing[0] += n
+            if crashing[0] >= remote.size // 2:
+                crash_point("mid-download")
+
         try:
-            self.remote.download(remote.name, temp, lambda n: self.sink.advance(key, n))
+            self.remote.download(remote.name, temp, progress)
             md5 = md5_file(temp)
             if remote.md5 and md5 != remote.md5:
                 self._check_remote(remote)  # changed meanwhile? then say so
@@ -390,6 +413,7 @@ class Executor:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
             self.sink.finish(key)
+            self._temp("local", str(temp), add=False)
         with self._lock:
             self.report.downloaded_bytes += remote.size
         return synced_from(_local_entry(self.root, dest.relative_to(self.root).as_posix(), md5), remote, md5)

@@ -184,57 +184,56 @@ def encode_index(index: SharedIndex, *, codec: Literal["zlib", "lzma"] = "zlib",
     million entries it is several times faster than level 6 or lzma for a file a little larger.
     MD5s are random bytes, so their column is stored as is rather than fed to the compressor.
     """
-    if True:
-        values = list(index.entries.values())
-        n = len(values)
-        keys = list(map(attrgetter("key"), values))
-        if keys != list(index.entries):
-            raise ValueError("every index entry must be stored under its own key")
-        client_ids = list(map(attrgetter("client_id"), values))
-        client_table = list(dict.fromkeys(client_ids))
-        client_pos = {c: i for i, c in enumerate(client_table)}
+    values = list(index.entries.values())
+    n = len(values)
+    keys = list(map(attrgetter("key"), values))
+    if keys != list(index.entries):
+        raise ValueError("every index entry must be stored under its own key")
+    client_ids = list(map(attrgetter("client_id"), values))
+    client_table = list(dict.fromkeys(client_ids))
+    client_pos = {c: i for i, c in enumerate(client_table)}
 
-        md5s = list(map(attrgetter("md5"), values))
-        if not set(map(len, md5s)) <= {0, 32}:
-            raise ValueError("index entry md5 must be 32 lowercase hex digits or empty")
-        md5_hex = "".join(md5s)
-        try:
-            md5_raw = bytes.fromhex(md5_hex)
-        except ValueError:
-            md5_raw = b""
-        if len(md5_raw) * 2 != len(md5_hex) or md5_hex != md5_hex.lower():
-            raise ValueError("index entry md5 must be 32 lowercase hex digits or empty")
+    md5s = list(map(attrgetter("md5"), values))
+    if not set(map(len, md5s)) <= {0, 32}:
+        raise ValueError("index entry md5 must be 32 lowercase hex digits or empty")
+    md5_hex = "".join(md5s)
+    try:
+        md5_raw = bytes.fromhex(md5_hex)
+    except ValueError:
+        md5_raw = b""
+    if len(md5_raw) * 2 != len(md5_hex) or md5_hex != md5_hex.lower():
+        raise ValueError("index entry md5 must be 32 lowercase hex digits or empty")
 
-        # Identity tests and list.count stay in C; hashing an Enum member would call Python code.
-        kinds = list(map(attrgetter("kind"), values))
-        if kinds.count(Kind.FILE) + kinds.count(Kind.DIR) != n:
-            raise ValueError("index entry kind must be a Kind")
-        deleted = list(map(attrgetter("deleted"), values))
-        if deleted.count(True) + deleted.count(False) != n:
-            raise ValueError("index entry deleted must be a bool")
-        # Each byte is 0 or 1, so the shifts never carry into a neighbouring byte.
-        flags = (
-            int.from_bytes(bytes(map(is_, kinds, repeat(Kind.DIR))), "little")
-            | int.from_bytes(bytes(map(bool, deleted)), "little") << 1
-            | int.from_bytes(bytes(map(bool, md5s)), "little") << 2
-        ).to_bytes(n, "little")
+    # Identity tests and list.count stay in C; hashing an Enum member would call Python code.
+    kinds = list(map(attrgetter("kind"), values))
+    if kinds.count(Kind.FILE) + kinds.count(Kind.DIR) != n:
+        raise ValueError("index entry kind must be a Kind")
+    deleted = list(map(attrgetter("deleted"), values))
+    if deleted.count(True) + deleted.count(False) != n:
+        raise ValueError("index entry deleted must be a bool")
+    # Each byte is 0 or 1, so the shifts never carry into a neighbouring byte.
+    flags = (
+        int.from_bytes(bytes(map(is_, kinds, repeat(Kind.DIR))), "little")
+        | int.from_bytes(bytes(map(bool, deleted)), "little") << 1
+        | int.from_bytes(bytes(map(bool, md5s)), "little") << 2
+    ).to_bytes(n, "little")
 
-        blobs = [
-            _join_strings(client_table, "client ids"),
-            _join_strings(keys, "keys"),
-            _join_strings(list(map(attrgetter("remote_id"), values)), "remote ids"),
+    blobs = [
+        _join_strings(client_table, "client ids"),
+        _join_strings(keys, "keys"),
+        _join_strings(list(map(attrgetter("remote_id"), values)), "remote ids"),
+    ]
+    raw = b"".join(
+        [
+            _PRELUDE.pack(len(client_table), *map(len, blobs)),
+            *blobs,
+            _le(array.array(_U32, map(client_pos.__getitem__, client_ids))),
+            flags,
+            _int_column("q", map(attrgetter("size"), values), "size"),
+            _int_column("q", map(attrgetter("mtime_ns"), values), "mtime_ns"),
+            _int_column("q", map(attrgetter("generation"), values), "generation"),
         ]
-        raw = b"".join(
-            [
-                _PRELUDE.pack(len(client_table), *map(len, blobs)),
-                *blobs,
-                _le(array.array(_U32, map(client_pos.__getitem__, client_ids))),
-                flags,
-                _int_column("q", map(attrgetter("size"), values), "size"),
-                _int_column("q", map(attrgetter("mtime_ns"), values), "mtime_ns"),
-                _int_column("q", map(attrgetter("generation"), values), "generation"),
-            ]
-        )
+    )
     if codec == "zlib":
         payload = zlib.compress(raw, level)
     elif codec == "lzma":

@@ -25,12 +25,14 @@ from pansync import __version__
 from pansync.actions import Action, describe
 from pansync.clients import ClientInfo, register_client
 from pansync.config import Config, FolderConfig
+from pansync.crashpoints import crash_point
 from pansync.errors import (
     IndexCorrupt,
     ItemError,
     ListingError,
     LockLost,
     MassDeleteRefused,
+    RemoteError,
     RootMissing,
     UnsafePath,
 )
@@ -149,6 +151,8 @@ class FolderSync:
         with self._locked(options) as lease:
             now = self.clock()
             batch = new_batch_name(self.config.client.name, now)
+            crash_point("holding-lock")
+            self._clean_temps()
             self._load_index(result)
             executed = False
             for _ in range(MAX_ROUNDS):
@@ -287,6 +291,19 @@ class FolderSync:
                         continue
             tree[key] = entry
         return tree, issues, frozen
+
+    def _clean_temps(self) -> None:
+        """Temp files of transfers a crash interrupted: under the lock, nobody else is writing them."""
+        for side, path in self.state.temps():
+            try:
+                if side == "remote":
+                    self.remote.delete(path)
+                else:
+                    Path(path).unlink(missing_ok=True)
+            except (OSError, RemoteError) as exc:
+                self.log.warning("cannot remove a stale temp file", path=path, error=str(exc))
+                continue
+            self.state.remove_temp(side, path)
 
     # -- the shared index ---------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS conflicts (
 );
 CREATE TABLE IF NOT EXISTS skipped (key TEXT PRIMARY KEY, reason TEXT NOT NULL, seen_ns INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS exclusions (key TEXT PRIMARY KEY, pending INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS temps (side TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (side, path));
 CREATE TABLE IF NOT EXISTS local_trash (
     id INTEGER PRIMARY KEY, key TEXT NOT NULL, location TEXT NOT NULL, trashed_ns INTEGER NOT NULL
 );
@@ -237,6 +238,18 @@ class StateStore:
 
     def remove_exclusion(self, key: str) -> bool:
         return self._db.execute("DELETE FROM exclusions WHERE key = ?", (key,)).rowcount > 0
+
+    # -- temp files of transfers in flight -----------------------------------------------------------
+
+    def add_temp(self, side: str, path: str) -> None:
+        """Remember a temp file before it is made, so a crash never leaves litter for good."""
+        self._db.execute("INSERT OR REPLACE INTO temps VALUES (?, ?)", (side, path))
+
+    def remove_temp(self, side: str, path: str) -> None:
+        self._db.execute("DELETE FROM temps WHERE side = ? AND path = ?", (side, path))
+
+    def temps(self) -> list[tuple[str, str]]:
+        return [(str(a), str(b)) for a, b in self._db.execute("SELECT side, path FROM temps").fetchall()]
 
     # -- local trash --------------------------------------------------------------------------------
 

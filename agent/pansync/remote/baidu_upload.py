@@ -179,9 +179,10 @@ class Uploader:
                 _log.info("baidu.single_upload_too_large", size=size)
         return self._sliced(local, target, overwrite, progress)
 
-    def upload_bytes(self, data: bytes, target: str, *, overwrite: bool) -> Uploaded:
-        """A small buffer (metadata files) in one request; `ondup=overwrite` replaces atomically."""
-        return self._single(io.BytesIO(data), len(data), target, overwrite, None)
+    def upload_bytes(self, data: bytes, target: str, *, overwrite: bool, exclusive: bool = False) -> Uploaded:
+        """A small buffer (metadata files) in one request; `ondup=overwrite` replaces atomically.
+        `exclusive` keeps `ondup=newcopy` even on retries: a taken name then always shows."""
+        return self._single(io.BytesIO(data), len(data), target, overwrite, None, exclusive=exclusive)
 
     def superfile(self, target: str, blocks: list[str], *, overwrite: bool) -> dict[str, Any]:
         """Merge tmpfile blocks already on the server into `target` (31363 when they expired)."""
@@ -238,6 +239,8 @@ class Uploader:
         target: str,
         overwrite: bool,
         progress: Callable[[int], None] | None,
+        *,
+        exclusive: bool = False,
     ) -> Uploaded:
         start = stream.tell()
         hashers: list[Hasher] = []
@@ -260,7 +263,7 @@ class Uploader:
         def params(after_loss: bool) -> Mapping[str, str]:
             nonlocal ambiguous
             ambiguous = ambiguous or after_loss
-            ondup = "overwrite" if overwrite or after_loss else "newcopy"
+            ondup = "overwrite" if overwrite or (after_loss and not exclusive) else "newcopy"
             return {"method": "upload", "path": target, "ondup": ondup}
 
         reply = self.client.call("POST", params, host=self.client.endpoints.upload, body=body)
