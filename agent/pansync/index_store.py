@@ -92,13 +92,13 @@ def commit_index(
     completes within one TTL cannot overlap a takeover.
     """
     written_at = remote.server_time_ns()
+    newest = max(map(attrgetter("generation"), index.entries.values()), default=0)
     if expected_generation == UNREADABLE:
-        new_generation = written_at
+        new_generation = max(written_at, newest)  # entries stamped from an earlier server reading
     elif expected_generation >= 0:
         new_generation = expected_generation + 1
     else:
         raise ValueError(f"invalid expected generation {expected_generation}")
-    newest = max(map(attrgetter("generation"), index.entries.values()), default=0)
     if newest > new_generation:
         raise ValueError(f"an entry claims generation {newest}, beyond the new {new_generation}")
     new = SharedIndex(new_generation, lease.client_id, written_at, index.entries)
@@ -108,11 +108,9 @@ def commit_index(
     if current.too_new:
         raise IndexTooNew(f"{remote.url}: {current.problem}; this client will not overwrite it")
     if current.generation != expected_generation:
-        found = (
-            "an unreadable index"
-            if current.generation == UNREADABLE
-            else (f"generation {current.generation} by {current.writer_id or 'nobody'}")
-        )
+        found = f"generation {current.generation} by {current.writer_id or 'nobody'}"
+        if current.generation == UNREADABLE:
+            found = "an unreadable index"
         raise LockLost(
             f"{remote.url}: the shared index changed during this batch (expected generation "
             f"{expected_generation}, found {found}); nothing was committed, the batch will be retried"

@@ -190,7 +190,7 @@ class World:
                 remote_mtime_ns=entry.remote_mtime_ns,
             )
 
-    def apply(self, action: Action) -> None:  # noqa: C901 - one branch per action kind
+    def apply(self, action: Action) -> None:
         match action:
             case LocalRename(key=key, new_key=new_key):
                 self.local.move(key, new_key)
