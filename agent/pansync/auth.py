@@ -23,15 +23,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-import structlog
-
 from pansync.errors import AuthError
+from pansync.log import get_logger
 from pansync.remote.baidu_bypy import TOKEN_FILE, BypySession, open_bypy, seed_settings
 from pansync.remote.pcs import Endpoints, PcsTransient
 
 __all__ = ["TokenManager", "bypy_dir", "load_tokens", "run_auth_flow", "store_tokens", "token_path"]
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 _REFUSALS = ("invalid_grant", "invalid_client", "unauthorized_client", "expired_token", "access_denied")
 _RE_AUTH = "run `pansync auth` again"
 

@@ -21,6 +21,7 @@ import posixpath
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,15 @@ from pansync.names import validate_rel_path
 from pansync.remote import baidu_listing
 from pansync.remote.baidu_download import download_range
 from pansync.remote.baidu_names import decode_path, encode_path, unmappable_reason
-from pansync.remote.baidu_upload import MIB, RAPID_MIN, SourceChanged, Uploaded, Uploader, name_taken
+from pansync.remote.baidu_upload import (
+    MIB,
+    RAPID_MIN,
+    SourceChanged,
+    Uploaded,
+    Uploader,
+    name_taken,
+    newcopy_pattern,
+)
 from pansync.remote.base import META_DIR, Progress, RemoteCaps, UploadResult
 from pansync.remote.pcs import Endpoints, PcsApiError, PcsClient, RetryPolicy, TokenSource, date_header_ns
 
@@ -235,6 +244,11 @@ class BaiduRemote:
             raise SourceChanged(rel_path, exc.message) from None
         if name_taken(up.reply, target):
             self._discard(str(up.reply.get("path", "")))
+            if up.ambiguous:  # our own lost first attempt may hold the name: compare contents
+                self._sweep_newcopies(target)
+                if self.checksum(rel_path) == up.md5:
+                    found = self._require(rel_path)
+                    return UploadResult(replace(found, md5=up.md5), up.md5, up.payload_bytes)
             raise RemoteError(f"cannot upload to {rel_path}: it already exists")
         if up.blocks is not None or up.digests.size > RAPID_MIN:
             with self._temps_lock:
@@ -347,6 +361,18 @@ class BaiduRemote:
             if exc.code != 31066:
                 raise
 
+    def _sweep_newcopies(self, abs_path: str) -> None:
+        """Delete the `newcopy` a lost attempt may have left beside `abs_path` (never kept)."""
+        parent, name = posixpath.split(abs_path)
+        pattern = newcopy_pattern(name)
+        try:
+            items = baidu_listing.list_dir(self._client, parent)
+        except PcsApiError:
+            return
+        for item in items:
+            if pattern.fullmatch(posixpath.basename(str(item["path"]))):
+                self._discard(str(item["path"]))
+
     def delete(self, rel_path: str) -> None:
         self._discard(self._abs(rel_path))
 
@@ -373,11 +399,12 @@ class BaiduRemote:
 
     def create_meta_exclusive(self, rel_path: str, data: bytes) -> bool:
         path = self._meta(rel_path)
-        up = self._uploader.upload_bytes(data, path, overwrite=False, exclusive=True)
+        up = self._uploader.upload_bytes(data, path, overwrite=False)
         if not name_taken(up.reply, path):
             return True
         self._discard(str(up.reply.get("path", "")))
         if up.ambiguous:  # our own lost first attempt may hold the name: then it is ours
+            self._sweep_newcopies(path)
             got = self.read_meta(rel_path)
             return got is not None and got[0] == data
         return False

@@ -24,15 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import requests
-import structlog
 
 from pansync.errors import AuthError
-from pansync.log import redact_text
+from pansync.log import get_logger, redact_text
 from pansync.remote.pcs import Endpoints
 
 __all__ = ["BypySession", "RefreshOutcome", "open_bypy", "seed_settings"]
 
-_log = structlog.get_logger("pansync.bypy")
+_log = get_logger("pansync.bypy")
 _LOCK = threading.RLock()
 """Held around every use of bypy: its instances and module globals are not thread-safe (§5.4)."""
 _prompt = threading.local()

@@ -18,15 +18,14 @@ import time
 from collections.abc import Callable
 
 import requests
-import structlog
 
 from pansync.errors import RemoteError, TransientRemoteError
-from pansync.log import redact_text
+from pansync.log import get_logger, redact_text
 from pansync.remote.pcs import PcsClient
 
 __all__ = ["download_range"]
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+)")
 CHUNK = 1024 * 1024
 
@@ -56,7 +55,9 @@ def download_range(
     idle_failures = 0
     policy = client.policy
     while True:
-        headers = {"Range": f"bytes={pos}-"} if pos > 0 else {}
+        # Always ranged: a 206's Content-Range tells the true size even when the body is cut short;
+        # identity encoding keeps the bytes counted equal to the bytes of the file.
+        headers = {"Range": f"bytes={pos}-", "Accept-Encoding": "identity"}
         start = pos
         try:
             resp = client.open_download({"method": "download", "path": abs_path}, headers)

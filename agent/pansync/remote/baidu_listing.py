@@ -141,7 +141,7 @@ def _relevant(root: str, path: str) -> bool:
     parts = path[len(root) + 1 :].split("/")
     if any(part.startswith(".pansync.tmp-") for part in parts):
         return False
-    return not (len(parts) > 1 and parts[0] == META_DIR and parts[1] == ".config")
+    return not (parts[0] == META_DIR and (len(parts) == 1 or parts[1] == ".config"))
 
 
 def _drain(client: PcsClient, cursor: str | None) -> tuple[list[str], bool, str]:

@@ -20,6 +20,7 @@ import io
 import json
 import os
 import posixpath
+import re
 import threading
 import time
 import uuid
@@ -29,19 +30,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import structlog
-
 from pansync.errors import ItemError, TransientRemoteError
 from pansync.hashing import SLICE_MD5_BYTES, Digests, Hasher, hash_file
+from pansync.log import get_logger
 from pansync.remote.pcs import PcsApiError, PcsClient, PcsTransient
 
-__all__ = ["MIB", "RAPID_MIN", "SourceChanged", "Uploaded", "Uploader"]
+__all__ = [
+    "MIB",
+    "RAPID_MIN",
+    "TEMP_PREFIX",
+    "SourceChanged",
+    "Uploaded",
+    "Uploader",
+    "name_taken",
+    "newcopy_pattern",
+]
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 MIB = 1024 * 1024
 RAPID_MIN = SLICE_MD5_BYTES
 """Rapid upload only for files strictly larger than 256 KiB ([pcs-doc]; bypy's rule)."""
 MAX_SLICES = 1024
+TEMP_PREFIX = ".pansync.tmp-"
+"""The engine's temp names (random, so nobody else can hold one)."""
 SLICE_STATE_MAX_AGE_S = 24 * 3600.0
 """Older slice progress is dropped: Baidu expires tmpfile blocks (issue #735; how soon is unknown)."""
 
@@ -179,10 +190,9 @@ class Uploader:
                 _log.info("baidu.single_upload_too_large", size=size)
         return self._sliced(local, target, overwrite, progress)
 
-    def upload_bytes(self, data: bytes, target: str, *, overwrite: bool, exclusive: bool = False) -> Uploaded:
-        """A small buffer (metadata files) in one request; `ondup=overwrite` replaces atomically.
-        `exclusive` keeps `ondup=newcopy` even on retries: a taken name then always shows."""
-        return self._single(io.BytesIO(data), len(data), target, overwrite, None, exclusive=exclusive)
+    def upload_bytes(self, data: bytes, target: str, *, overwrite: bool) -> Uploaded:
+        """A small buffer (metadata files) in one request; `ondup=overwrite` replaces atomically."""
+        return self._single(io.BytesIO(data), len(data), target, overwrite, None)
 
     def superfile(self, target: str, blocks: list[str], *, overwrite: bool) -> dict[str, Any]:
         """Merge tmpfile blocks already on the server into `target` (31363 when they expired)."""
@@ -191,8 +201,11 @@ class Uploader:
         def params(after_loss: bool) -> Mapping[str, str]:
             nonlocal ambiguous
             ambiguous = ambiguous or after_loss
-            ondup = "overwrite" if overwrite or after_loss else "newcopy"
-            return {"method": "createsuperfile", "path": target, "ondup": ondup}
+            return {
+                "method": "createsuperfile",
+                "path": target,
+                "ondup": _ondup(overwrite, after_loss, target),
+            }
 
         def body() -> tuple[Any, str]:
             return {"param": json.dumps({"block_list": blocks})}, ""
@@ -216,7 +229,7 @@ class Uploader:
                 "content-md5": digests.md5,
                 "slice-md5": digests.slice_md5,
                 "content-crc32": hex(digests.crc32),
-                "ondup": "overwrite" if overwrite or after_loss else "newcopy",
+                "ondup": _ondup(overwrite, after_loss, target),
             }
 
         try:
@@ -239,8 +252,6 @@ class Uploader:
         target: str,
         overwrite: bool,
         progress: Callable[[int], None] | None,
-        *,
-        exclusive: bool = False,
     ) -> Uploaded:
         start = stream.tell()
         hashers: list[Hasher] = []
@@ -263,8 +274,7 @@ class Uploader:
         def params(after_loss: bool) -> Mapping[str, str]:
             nonlocal ambiguous
             ambiguous = ambiguous or after_loss
-            ondup = "overwrite" if overwrite or (after_loss and not exclusive) else "newcopy"
-            return {"method": "upload", "path": target, "ondup": ondup}
+            return {"method": "upload", "path": target, "ondup": _ondup(overwrite, after_loss, target)}
 
         reply = self.client.call("POST", params, host=self.client.endpoints.upload, body=body)
         digests = hashers[-1].digests()
@@ -273,8 +283,8 @@ class Uploader:
         return Uploaded(reply, digests.md5, sent, digests, None, ambiguous)
 
     def _slice_size_for(self, size: int) -> int:
-        need = -(-size // MAX_SLICES)
-        return max(self.slice_size, -(-need // MIB) * MIB)
+        need = -(-size // MAX_SLICES)  # PCS merges at most 1024 slices
+        return self.slice_size if need <= self.slice_size else -(-need // MIB) * MIB
 
     def _sliced(
         self, local: Path, target: str, overwrite: bool, progress: Callable[[int], None] | None
@@ -364,6 +374,22 @@ class Uploader:
                 return sent
             _log.warning("baidu.slice_md5_mismatch", index=index)
         raise PcsTransient(f"slice {index} kept arriving damaged (MD5 mismatch)", ambiguous=False)
+
+
+def _ondup(overwrite: bool, after_loss: bool, target: str) -> str:
+    """PCS `ondup` for one attempt. Without `overwrite`, `newcopy` makes a taken name visible;
+    after a lost reply only PanSync's own random temp names may be overwritten (by ourselves)."""
+    ours = posixpath.basename(target).startswith(TEMP_PREFIX)
+    return "overwrite" if overwrite or (after_loss and ours) else "newcopy"
+
+
+def newcopy_pattern(name: str) -> re.Pattern[str]:
+    """Names PCS gives a `newcopy` of `name`: "name_YYYYMMDD_HHMMSS.ext" ([pcs-doc]; the exact
+    stamp and the `_N` of a second clash are fakepcs's inference)."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        stem, dot, ext = name, "", ""
+    return re.compile(rf"{re.escape(stem)}_\d{{8}}_\d{{6}}(?:_\d+)?{re.escape(dot + ext)}")
 
 
 def name_taken(reply: Mapping[str, Any], target: str) -> bool:

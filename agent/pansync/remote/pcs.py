@@ -23,12 +23,11 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import requests
-import structlog
 from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from pansync.errors import AuthError, RemoteError, TransientRemoteError
-from pansync.log import redact_text
+from pansync.log import get_logger, redact_text
 from pansync.remote.throttle import Throttle
 
 __all__ = [
@@ -43,7 +42,7 @@ __all__ = [
     "TokenSource",
 ]
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 T = TypeVar("T")
 Params = Mapping[str, str] | Callable[[bool], Mapping[str, str]]
 
