@@ -125,14 +125,23 @@ def _remote_state(entry: RemoteEntry | None, synced: SyncedEntry | None) -> Stat
 
 
 def _fingerprints_match(local: LocalEntry, remote: RemoteEntry, synced: SyncedEntry) -> bool:
-    return (
+    """Whether the synced record still describes both entries (so no Record is needed).
+
+    A folder's mtime changes whenever something inside it does; for folders only the names and
+    identities count, or every change below a folder would rewrite its record too."""
+    same_ids = (
         local.name == synced.local_name
-        and local.size == synced.size
-        and local.mtime_ns == synced.local_mtime_ns
         and local.inode == synced.local_inode
         and remote.name == synced.remote_name
-        and remote.size == synced.size
         and remote.remote_id == synced.remote_id
+    )
+    if local.kind is Kind.DIR:
+        return same_ids
+    return (
+        same_ids
+        and local.size == synced.size
+        and local.mtime_ns == synced.local_mtime_ns
+        and remote.size == synced.size
         and remote.mtime_ns == synced.remote_mtime_ns
     )
 
