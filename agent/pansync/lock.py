@@ -449,7 +449,7 @@ class _Contender:
             if got is None:
                 continue
             held = _info(got, remote.server_time_ns())
-            if not held.is_stale(self.ttl_s):
+            if not held.is_stale(self.ttl_s) and not self._left_by_our_dead_process(held):
                 return held
             _log.warning("lock.stale_takeover", holder=held.describe(), ttl_s=held.ttl_for(self.ttl_s))
             if remote.read_meta(LOCK_PATH) != got:
@@ -463,6 +463,22 @@ class _Contender:
             self.sleep(self.settle_s)
             return self._confirm(mine, held, written_at)
         return None
+
+    def _left_by_our_dead_process(self, held: LockInfo) -> bool:
+        """A lease this client took on this host, from a process that no longer exists (a crash, a
+        kill -9): no one can be using it, so waiting out its TTL would only delay recovery."""
+        record, me = held.record, self.identity
+        if record is None or record.client_id != me.client_id or record.host != me.host:
+            return False
+        if record.pid == me.pid:
+            return False
+        try:
+            os.kill(record.pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False  # it exists, under another user
+        return False
 
     def _confirm(
         self, mine: LockRecord, previous: LockInfo | None, written_at: float

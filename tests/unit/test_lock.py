@@ -400,3 +400,23 @@ def test_local_folder_remote_acquire_release(tmp_path: Path) -> None:
 def test_ttl_must_be_positive() -> None:
     with pytest.raises(ValueError):
         acquire(MemoryMetaStore(), ttl_s=0)
+
+
+def test_own_lease_left_by_a_dead_process_is_taken_at_once(tmp_path: Path) -> None:
+    """After a crash, the same client on the same host need not wait out the TTL."""
+    import subprocess
+    import sys
+
+    from pansync.remote.local import LocalRemote
+
+    remote = LocalRemote(tmp_path)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead_pid = int(dead.stdout)
+    Lease.acquire(remote, client_id="a" * 32, client_name="laptop", ttl_s=600, pid=dead_pid)
+    with pytest.raises(LockHeld):
+        Lease.acquire(remote, client_id="b" * 32, client_name="other", ttl_s=600)
+    lease = Lease.acquire(remote, client_id="a" * 32, client_name="laptop", ttl_s=600)
+    assert lease.generation >= 2
+    lease.release()
