@@ -28,7 +28,7 @@ def main() -> int:
     parser.add_argument("--remote", choices=["file"], default="file")
     parser.add_argument("--no-shrink", action="store_true", help="report failing seeds as drawn")
     args = parser.parse_args()
-    configure_logging(verbosity=-1, log_dir=None, console=False)
+    configure_logging(verbosity=0, log_dir=None, console=True, stream=open(os.devnull, "w"))  # noqa: SIM115
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
     runs = violations = 0
     for seed in seeds:
