@@ -8,9 +8,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.e2e.harness import Client, cloud_trash, snapshot
 from tests.e2e.test_decisions import converge
+
+REMOTES = ["file", "baidu"]
 
 
 def test_init_without_remote_uses_a_local_cloud_and_says_so(tmp_path: Path) -> None:
@@ -168,14 +171,13 @@ def test_clients_lists_every_computer(alice: Client, bob: Client) -> None:
     assert "alice" in out.stdout and "bob" in out.stdout
 
 
-def test_unlock_force_removes_a_dead_holders_lock(alice: Client, bob: Client, cloud: Path) -> None:
+def test_unlock_force_removes_a_dead_holders_lock(alice: Client, bob: Client, cloud_remote: Any) -> None:
     from pansync.errors import LockHeld
     from pansync.lock import Lease
-    from pansync.remote.local import LocalRemote
 
     alice.write("a.txt", "a")
     alice.sync()
-    Lease.acquire(LocalRemote(cloud), client_id="f" * 32, client_name="dead-laptop", ttl_s=600)
+    Lease.acquire(cloud_remote, client_id="f" * 32, client_name="dead-laptop", ttl_s=600)
     try:
         bob.sync()
     except LockHeld as exc:

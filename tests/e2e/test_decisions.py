@@ -8,6 +8,8 @@ from pathlib import Path
 
 from tests.e2e.harness import Client, cloud_trash, snapshot
 
+REMOTES = ["file", "baidu"]
+
 
 def converge(*clients: Client) -> None:
     """Sync round-robin until a full pass changes nothing; every pass must succeed."""

@@ -1,0 +1,94 @@
+"""Two agents, two processes, two PANSYNC_HOMEs, one `file://` remote: changes flow both ways."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pansync.workqueue import WorkQueue, queue_path
+from tests.agent.conftest import AgentProcess, eventually
+from tests.e2e.harness import Client, snapshot
+
+Spawn = Callable[[Client], AgentProcess]
+
+
+def same(a: Client, b: Client) -> Callable[[], bool]:
+    return lambda: snapshot(a.root) == snapshot(b.root)
+
+
+def test_create_edit_rename_delete_and_folders_propagate(
+    fast_client: Callable[[str], Client], spawn: Spawn, cloud: Path
+) -> None:
+    alice, bob = fast_client("alice"), fast_client("bob")
+    spawn(alice).start()
+    spawn(bob).start()
+
+    alice.write("notes.txt", "first")
+    eventually(lambda: (bob.root / "notes.txt").exists() and bob.read("notes.txt") == "first", what="create")
+    alice.write("notes.txt", "second, longer")
+    eventually(lambda: bob.read("notes.txt") == "second, longer", what="edit")
+    os.rename(bob.root / "notes.txt", bob.root / "renamed.txt")
+    eventually(lambda: (alice.root / "renamed.txt").exists() and not (alice.root / "notes.txt").exists())
+    alice.write("docs/报告 2026/summary.md", "# hi")
+    eventually(lambda: (bob.root / "docs" / "报告 2026" / "summary.md").exists(), what="new folder")
+    (alice.root / "renamed.txt").unlink()
+    eventually(lambda: not (bob.root / "renamed.txt").exists(), what="delete")
+    eventually(same(alice, bob), what="both trees equal")
+    assert snapshot(cloud) == snapshot(alice.root)
+
+
+def test_a_new_tree_of_1000_files_propagates(
+    fast_client: Callable[[str], Client], spawn: Spawn, cloud: Path
+) -> None:
+    alice, bob = fast_client("alice"), fast_client("bob")
+    spawn(alice).start()
+    spawn(bob).start()
+    for i in range(1000):
+        alice.write(f"tree/d{i % 25:02}/sub{i % 3}/f{i:04}.txt", f"file {i}\n" * (i % 7))
+    eventually(lambda: len(snapshot(bob.root)) == len(snapshot(alice.root)), 90, "1000 files at bob")
+    eventually(same(alice, bob), 30, "equal trees")
+
+
+def test_kill_9_mid_batch_then_restart_resumes_and_loses_nothing(
+    fast_client: Callable[[str], Client], spawn: Spawn, cloud: Path
+) -> None:
+    alice, bob = fast_client("alice"), fast_client("bob")
+    first = spawn(alice).start()
+    payload = os.urandom(16 << 10)
+    for i in range(1500):
+        alice.write(f"batch/{i % 10}/f{i:04}.bin", payload[: 1024 + i])
+
+    def uploaded() -> int:
+        return sum(1 for p in (cloud / "batch").rglob("*.bin")) if (cloud / "batch").exists() else 0
+
+    eventually(lambda: uploaded() >= 50, 60, "the batch to be under way")
+    first.kill9()
+    assert uploaded() < 1500, "the batch finished before the kill; make it bigger"
+    queue = WorkQueue(queue_path(alice.home / "state", "main"))
+    assert queue.depth() > 0  # the interrupted batch is still queued
+    queue.close()
+
+    spawn(alice).start()  # resumes the queue; its own dead lock is cleared at start
+    spawn(bob).start()
+    eventually(lambda: uploaded() == 1500, 90, "all files in the cloud")
+    eventually(same(alice, bob), 90, "bob to have everything")
+    assert not any(p.name.startswith(".pansync") for p in (cloud / "batch").rglob("*"))  # no temp left
+    eventually(lambda: WorkQueue(queue_path(alice.home / "state", "main")).depth() == 0, 30, "empty queue")
+
+
+@pytest.mark.parametrize("n", [40])
+def test_latency_and_idle_in_a_live_agent(
+    fast_client: Callable[[str], Client], spawn: Spawn, cloud: Path, n: int
+) -> None:
+    """Files written one at a time each reach the cloud, and the status says idle afterwards."""
+    alice = fast_client("alice")
+    agent = spawn(alice).start()
+    for i in range(n // 10):
+        alice.write(f"one/{i}.txt", str(i))
+        eventually(lambda i=i: (cloud / "one" / f"{i}.txt").exists(), 10, f"file {i}")
+    eventually(lambda: agent.status()["folders"]["main"]["queue"] == 0, 10, "an empty queue")  # type: ignore[index]
+    folder = agent.status()["folders"]["main"]  # type: ignore[index]
+    assert folder["state"] == "idle" and folder["last_error"] is None and folder["watch"] == "realtime"
