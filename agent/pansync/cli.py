@@ -439,6 +439,43 @@ def status(ctx: Context, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--access-token", metavar="TOKEN", help="Store this access token (obtained elsewhere).")
+@click.option("--refresh-token", metavar="TOKEN", help="Store this refresh token with it.")
+@click.pass_obj
+def auth(ctx: Context, access_token: str | None, refresh_token: str | None) -> None:
+    """Authorize this computer for Baidu Netdisk (百度网盘).
+
+    Opens Baidu's authorization page flow (through bypy) and stores the tokens in PanSync's state
+    dir, readable only by you. Authorize every computer on its own: Baidu's refresh tokens work
+    once, so a token file copied to a second computer breaks the first at its next refresh. On a
+    headless server, pass tokens obtained elsewhere with --access-token and --refresh-token.
+
+    \b
+    Example:
+      pansync auth
+      pansync auth --access-token 21.abc... --refresh-token 22.def...
+    """
+    from pansync.auth import run_auth_flow, store_tokens
+
+    with _errors():
+        if access_token or refresh_token:
+            if not (access_token and refresh_token):
+                raise ConfigError("give both --access-token and --refresh-token")
+            path = store_tokens(ctx.locs.state_dir, access_token, refresh_token)
+        else:
+            endpoint = None
+            with suppress(PanSyncError):
+                endpoint = ctx.config().baidu.endpoint
+
+            def prompt(message: str) -> str:
+                console.print(message, markup=False)
+                return click.prompt("Authorization code", hide_input=False)
+
+            path = run_auth_flow(ctx.locs.state_dir, prompt=prompt, endpoint=endpoint)
+        console.print(f"Tokens stored in {path} (mode 0600). Authorize each computer on its own.")
+
+
+@cli.command()
 @click.option("--folder", "name", help="Only this folder's remote.")
 @click.pass_obj
 def clients(ctx: Context, name: str | None) -> None:

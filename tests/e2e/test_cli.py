@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.e2e.harness import Client, cloud_trash, snapshot
 from tests.e2e.test_decisions import converge
 
@@ -188,3 +190,19 @@ def test_unlock_force_removes_a_dead_holders_lock(alice: Client, bob: Client, cl
     out = bob.cli("unlock", "--force")
     assert "dead-laptop" in out.stdout
     assert not bob.sync().failed
+
+
+def test_auth_stores_tokens_privately_and_syncs_with_baidu(
+    alice: Client, remote_kind: str, fake_baidu: Any
+) -> None:
+    if remote_kind != "baidu":
+        pytest.skip("tokens concern the baidu: remote")
+    out = alice.cli("auth", "--access-token", fake_baidu.token, "--refresh-token", fake_baidu.refresh_token)
+    assert out.returncode == 0, out.stderr
+    token_file = alice.home / "state" / "bypy" / "bypy.json"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert fake_baidu.token not in out.stdout + out.stderr
+    alice.write("百度.txt", "网盘")
+    out = alice.cli("sync")
+    assert out.returncode == 0, out.stderr
+    assert fake_baidu.token not in out.stdout + out.stderr
