@@ -161,7 +161,8 @@ class Simulation:
 
     def _wrote(self, index: int, who: int, root: Path, rel: str) -> None:
         """Record a write to `rel` and to everything below it (a renamed folder brings its tree)."""
-        keys = [key_of(rel)]
+        parts = rel.split("/")
+        keys = [key_of("/".join(parts[: i + 1])) for i in range(len(parts))]  # parents made with it
         if (root / rel).is_dir():
             keys += [key_of(f"{rel}/{k}") for k in snapshot(root / rel)]
         for key in keys:
