@@ -17,6 +17,7 @@ from operator import attrgetter
 
 import structlog
 
+from pansync.crashpoints import crash_point
 from pansync.errors import IndexCorrupt, LockLost
 from pansync.index import IndexTooNew, SharedIndex, decode_index, encode_index, read_header
 from pansync.lock import Lease, MetaStore
@@ -116,6 +117,7 @@ def commit_index(
             f"{expected_generation}, found {found}); nothing was committed, the batch will be retried"
         )
     lease.renew()  # verifies the lease is ours and unexpired, and gives the write a full TTL
+    crash_point("mid-index-write")
     remote.write_meta(INDEX_PATH, data)
     _log.info("index.committed", generation=new_generation, entries=len(new.entries))
     return new

@@ -111,3 +111,15 @@ def test_crash_mid_trash_move(pair: tuple[Client, Client], cloud: Path) -> None:
     assert snapshot(bob.root) == snapshot(alice.root) == snapshot(cloud)
     trash = cloud_trash(cloud)
     assert trash.get("old/1.txt") == b"one" and trash.get("old/2.txt") == b"two"
+
+
+def test_crash_mid_index_write(pair: tuple[Client, Client], cloud: Path) -> None:
+    alice, bob = pair
+    alice.write("a.txt", "a")
+    recover(alice, bob)
+    alice.write("b.txt", "b")
+    (alice.root / "a.txt").unlink()
+    crash(alice, "mid-index-write")  # the cloud has the batch's changes; the index does not
+    recover(alice, bob)
+    assert snapshot(bob.root) == snapshot(alice.root) == snapshot(cloud) == {"b.txt": b"b"}
+    assert cloud_trash(cloud)["a.txt"] == b"a"
