@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import posixpath
 import stat
@@ -102,6 +103,23 @@ def _local_entry(root: Path, name: str, md5: str) -> LocalEntry:
     return LocalEntry(
         name, Kind.DIR if is_dir else Kind.FILE, 0 if is_dir else st.st_size, st.st_mtime_ns, st.st_ino, md5
     )
+
+
+def _resume_name(remote: RemoteEntry) -> str:
+    """The same cloud version always downloads into the same temp name, so a retry can resume."""
+    ident = f"{remote.remote_id}|{remote.size}|{remote.mtime_ns}|{remote.md5}".encode()
+    return f".pansync.tmp-{hashlib.md5(ident, usedforsecurity=False).hexdigest()[:16]}"
+
+
+def _resumable_bytes(temp: Path, size: int) -> int:
+    try:
+        have = temp.stat().st_size
+    except FileNotFoundError:
+        return 0
+    if have >= size:
+        temp.unlink()
+        return 0
+    return have
 
 
 def _temp_name(path: str) -> str:
@@ -369,31 +387,40 @@ class Executor:
         return synced_from(fresh, moved, result.md5)
 
     def _download(self, action: Download) -> SyncedEntry:
+        """Fetch into a temp file beside the target, resuming what an interrupted try left there."""
         remote, key = action.remote, action.key
         dest = self.root / action.replaces.name if action.replaces else safe_local_path(self.root, key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         if not dest.parent.is_dir() or dest.parent.is_symlink():
             raise ItemError(key, "the parent folder is not a folder")
-        temp = dest.parent / f".pansync.tmp-{uuid.uuid4().hex[:16]}"
+        temp = dest.parent / _resume_name(remote)
         self._temp("local", str(temp), add=True)
-        self.sink.start(key, "down", remote.size)
-        crashing = [0]
+        offset = _resumable_bytes(temp, remote.size)
+        moved = [0]
 
         def progress(n: int) -> None:
             self.sink.advance(key, n)
-            crashing[0] += n
-            if crashing[0] >= remote.size // 2:
+            moved[0] += n
+            if offset + moved[0] >= remote.size // 2:
                 crash_point("mid-download")
 
+        keep_partial = True
+        self.sink.start(key, "down", remote.size)
         try:
-            self.remote.download(remote.name, temp, progress)
+            self.remote.download(remote.name, temp, progress, offset=offset)
             md5 = md5_file(temp)
+            if remote.md5 and md5 != remote.md5 and offset:
+                temp.unlink()  # the resumed part did not fit: once more from the start
+                self.remote.download(remote.name, temp, progress)
+                md5 = md5_file(temp)
             if remote.md5 and md5 != remote.md5:
+                keep_partial = False
                 self._check_remote(remote)  # changed meanwhile? then say so
                 raise ItemError(key, f"downloaded bytes do not match the expected MD5 ({remote.md5})")
             with open(temp, "rb+") as f:
                 os.fsync(f.fileno())
             os.utime(temp, ns=(remote.mtime_ns, remote.mtime_ns))
+            keep_partial = False
             if action.replaces is not None:
                 self._check_local(action.replaces)
                 os.replace(temp, dest)
@@ -407,15 +434,17 @@ class Executor:
                 os.unlink(temp)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
+                keep_partial = False
                 raise ItemError(key, "the local disk is full; the old file is kept, will retry") from exc
             raise
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
+            if not keep_partial:
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
+                self._temp("local", str(temp), add=False)
             self.sink.finish(key)
-            self._temp("local", str(temp), add=False)
         with self._lock:
-            self.report.downloaded_bytes += remote.size
+            self.report.downloaded_bytes += moved[0]
         return synced_from(_local_entry(self.root, dest.relative_to(self.root).as_posix(), md5), remote, md5)
 
 

@@ -64,6 +64,9 @@ REMOTE_MARKER = ".config/folder.json"
 MAX_ROUNDS = 4
 """A sync re-plans after executing until a round is empty; more rounds than this means churn."""
 
+PARTIAL_DOWNLOAD_KEEP_S = 86400.0
+"""How long a partial download waits for its retry before it is cleaned up as litter."""
+
 MASS_DELETE_FLOOR = 10
 """Fewer deletions than this never trip a percentage guard: a small folder may be emptied."""
 
@@ -293,13 +296,17 @@ class FolderSync:
         return tree, issues, frozen
 
     def _clean_temps(self) -> None:
-        """Temp files of transfers a crash interrupted: under the lock, nobody else is writing them."""
+        """Temp files of transfers a crash interrupted: under the lock, nobody else is writing them.
+        A partial download younger than a day is kept: the next try of that version resumes it."""
         for side, path in self.state.temps():
             try:
                 if side == "remote":
                     self.remote.delete(path)
                 else:
-                    Path(path).unlink(missing_ok=True)
+                    local = Path(path)
+                    if local.exists() and time.time() - local.stat().st_mtime < PARTIAL_DOWNLOAD_KEEP_S:
+                        continue
+                    local.unlink(missing_ok=True)
             except (OSError, RemoteError) as exc:
                 self.log.warning("cannot remove a stale temp file", path=path, error=str(exc))
                 continue

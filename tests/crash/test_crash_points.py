@@ -71,6 +71,8 @@ def test_crash_mid_download(pair: tuple[Client, Client], cloud: Path) -> None:
     recover(alice)
     crash(bob, "mid-download")
     assert not (bob.root / "big.bin").exists()  # never a torn file under the real name
+    resumed = bob.sync()  # the same client, its dead process's lease taken at once
+    assert 0 < resumed.downloaded_bytes < 3 << 20  # only the missing part moved
     recover(alice, bob)
     assert (bob.root / "big.bin").read_bytes() == (alice.root / "big.bin").read_bytes()
     no_litter(bob.root)
