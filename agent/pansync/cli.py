@@ -291,7 +291,13 @@ def conflicts(ctx: Context, name: str | None) -> None:
 
 @cli.group()
 def trash() -> None:
-    """Deleted and replaced versions: list them, bring them back."""
+    """Deleted and replaced versions: list them, bring them back.
+
+    \b
+    Example:
+      pansync trash list
+      pansync trash restore 文档/报告.docx
+    """
 
 
 @trash.command("list")
@@ -357,7 +363,13 @@ def trash_restore(ctx: Context, path: str, name: str | None) -> None:
 
 @cli.group()
 def exclude() -> None:
-    """Selective sync: cloud folders this computer does not download."""
+    """Selective sync: cloud folders this computer does not download.
+
+    \b
+    Example:
+      pansync exclude add 视频
+      pansync exclude list
+    """
 
 
 @exclude.command("add")

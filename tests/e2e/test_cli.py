@@ -44,6 +44,10 @@ def test_version_help_and_examples() -> None:
         )
         assert "Example:" in out.stdout, command
     for group in ["trash", "exclude"]:
+        out = subprocess.run(
+            [sys.executable, "-m", "pansync", group, "--help"], capture_output=True, text=True, check=True
+        )
+        assert "Example:" in out.stdout, group
         for sub in ["list"]:
             out = subprocess.run(
                 [sys.executable, "-m", "pansync", group, sub, "--help"],
@@ -52,6 +56,15 @@ def test_version_help_and_examples() -> None:
                 check=True,
             )
             assert "Example:" in out.stdout
+
+
+def test_shipped_completion_files_are_current() -> None:
+    contrib = Path(__file__).resolve().parents[2] / "contrib" / "completions"
+    for shell in ["bash", "zsh", "fish"]:
+        out = subprocess.run(
+            [sys.executable, "-m", "pansync", "completion", shell], capture_output=True, text=True, check=True
+        )
+        assert (contrib / f"pansync.{shell}").read_text() == out.stdout, f"regenerate pansync.{shell}"
 
 
 def test_completion_scripts() -> None:

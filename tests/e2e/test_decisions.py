@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.harness import Client, cloud_trash, snapshot
 
 REMOTES = ["file", "baidu"]
@@ -260,3 +262,27 @@ def test_row19_touch_without_change_moves_no_bytes(alice: Client, bob: Client, c
     os.utime(alice.root / "big.bin", ns=(1, 1_600_000_000_000_000_000))
     result = alice.sync()
     assert result.uploaded_bytes == 0 and all(type(a).__name__ == "Record" for a in result.actions)
+
+
+def test_row13_same_rename_on_both_sides_is_nothing_to_do(alice: Client, bob: Client, cloud: Path) -> None:
+    alice.write("a.txt", "same")
+    converge(alice, bob)
+    os.rename(alice.root / "a.txt", alice.root / "b.txt")
+    os.rename(bob.root / "a.txt", bob.root / "b.txt")
+    converge(alice, bob)
+    assert set(alice.tree()) == {"b.txt"} and not alice.state().conflicts()
+    assert_same(alice, bob, cloud=cloud)
+
+
+def test_row16_case_twins_on_a_case_insensitive_cloud_keep_both(
+    alice: Client, bob: Client, cloud: Path, remote_kind: str
+) -> None:
+    if remote_kind != "baidu":
+        pytest.skip("a file:// remote on Linux holds both names")
+    alice.write("Readme.txt", "upper")
+    alice.write("readme.txt", "lower")
+    converge(alice, bob)
+    tree = bob.tree()
+    assert sorted(v for v in tree.values() if v) == [b"lower", b"upper"]
+    assert any("case conflict alice" in k for k in tree)
+    assert_same(alice, bob, cloud=cloud)

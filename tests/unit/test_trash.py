@@ -1,0 +1,31 @@
+"""The cloud trash: batch names sort by time, and batches past the retention are purged."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from pansync.remote.local import LocalRemote
+from pansync.trash import list_cloud_trash, new_batch_name, purge_cloud_trash, trash_path
+
+
+def test_purge_removes_only_batches_past_retention(tmp_path: Path) -> None:
+    remote = LocalRemote(tmp_path)
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+    old = new_batch_name("小明", now - timedelta(days=31))
+    recent = new_batch_name("小明", now - timedelta(days=29))
+    for batch in (old, recent):
+        path = tmp_path / trash_path(batch, "文档/a.txt")
+        path.parent.mkdir(parents=True)
+        path.write_text(batch)
+    removed = purge_cloud_trash(remote, retention_s=30 * 86400, now=now)
+    assert removed == [old]
+    assert [i.batch for i in list_cloud_trash(remote)] == [recent]
+
+
+def test_batch_names_sort_by_time_and_never_collide() -> None:
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+    names = {new_batch_name("a/b c", now) for _ in range(100)}
+    assert len(names) == 100
+    assert all(n.startswith("20261126-120000-a_b_c-") for n in names)
+    assert new_batch_name("x", now) < new_batch_name("x", now + timedelta(seconds=1))
