@@ -25,7 +25,7 @@ import structlog
 from pansync.errors import LockLost
 from pansync.index import IndexEntry, SharedIndex
 from pansync.index_store import commit_index, load_index
-from pansync.lock import Lease
+from pansync.lock import Lease, MetaStore
 from pansync.model import Kind
 from pansync.remote.local import LocalRemote
 
@@ -37,8 +37,19 @@ def _quiet_logs() -> None:
     )
 
 
+def _remote(root: Path) -> MetaStore:
+    """The local-folder remote at ROOT, or with PANSYNC_RACE_BAIDU set, fakepcs's `baidu:` folder
+    (ROOT then only holds the local critical-section marker)."""
+    endpoint = os.environ.get("PANSYNC_RACE_BAIDU")
+    if not endpoint:
+        return LocalRemote(root)
+    from pansync.remote.baidu import BaiduRemote
+
+    return BaiduRemote("/apps/bypy/race", state_dir=Path(os.environ["PANSYNC_RACE_STATE"]), endpoint=endpoint)
+
+
 def race(root: Path, client_id: str, rounds: int, log: Path) -> None:
-    remote = LocalRemote(root)
+    remote = _remote(root)
     marker = root / "critical-section"
     for _ in range(rounds):
         with Lease.acquire(

@@ -21,26 +21,47 @@ ROUNDS = 500
 PROCESSES = 3
 
 
-def worker(*args: object) -> subprocess.Popen[str]:
+def worker(*args: object, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.multiprocess._lock_worker", *map(str, args)],
         cwd=REPO,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
-@pytest.mark.timeout(120)
-def test_three_processes_never_overlap_and_generations_increase(tmp_path: Path) -> None:
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("backend", ["file", "fakepcs"])
+def test_three_processes_never_overlap_and_generations_increase(tmp_path: Path, backend: str) -> None:
     root = tmp_path / "remote"
     root.mkdir()
     log = tmp_path / "fencing.log"
+    env = None
+    server = None
+    if backend == "fakepcs":
+        sys.path.insert(0, str(REPO / "contrib"))
+        from fakepcs.testing import start_server
+
+        from pansync.auth import store_tokens
+
+        server = start_server(tmp_path / "fakepcs")
+        store_tokens(tmp_path / "state", server.token, server.refresh_token)
+        env = {
+            **os.environ,
+            "PANSYNC_RACE_BAIDU": server.url,
+            "PANSYNC_RACE_STATE": str(tmp_path / "state"),
+        }
     shares = [ROUNDS // PROCESSES + (i < ROUNDS % PROCESSES) for i in range(PROCESSES)]
-    procs = [worker("race", root, f"client-{i}", n, log) for i, n in enumerate(shares)]
-    for proc in procs:
-        _, err = proc.communicate(timeout=110)
-        assert proc.returncode == 0, err
+    try:
+        procs = [worker("race", root, f"client-{i}", n, log, env=env) for i, n in enumerate(shares)]
+        for proc in procs:
+            _, err = proc.communicate(timeout=280)
+            assert proc.returncode == 0, err
+    finally:
+        if server is not None:
+            server.stop()
 
     holds = sorted(
         (int(start), int(end), int(gen), client)
@@ -51,7 +72,8 @@ def test_three_processes_never_overlap_and_generations_increase(tmp_path: Path) 
     for (_, end1, gen1, _), (start2, _, gen2, _) in itertools.pairwise(holds):
         assert end1 < start2, "two holds overlapped"
         assert gen1 < gen2, "fencing generations did not strictly increase"
-    assert read_lock(LocalRemote(root)) is None
+    if backend == "file":
+        assert read_lock(LocalRemote(root)) is None
 
 
 @pytest.mark.timeout(60)

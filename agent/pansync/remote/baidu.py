@@ -389,8 +389,8 @@ class BaiduRemote:
         try:
             download_range(self._client, path, buf.extend)
         except PcsApiError as exc:
-            if exc.code == 31066:
-                return None
+            if exc.code == 31066 or exc.status == 404:
+                return None  # deleted between the look-up and the download (a released lock)
             raise
         return bytes(buf), int(item.get("mtime", 0)) * 1_000_000_000
 
