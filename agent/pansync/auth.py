@@ -170,6 +170,8 @@ class TokenManager:
                 f"Baidu refused to renew this computer's authorization ({text}). Refresh tokens work "
                 f"once and belong to one computer; {_RE_AUTH}"
             )
+        if "31034" in lowered or "frequen" in lowered or status == 429:
+            raise PcsTransient(f"renewing the Baidu authorization was rate-limited ({text})", ambiguous=False)
         if status is not None and 400 <= status < 500:
             raise AuthError(f"Baidu refused to renew the authorization (HTTP {status} {text}); {_RE_AUTH}")
         raise PcsTransient(
