@@ -382,7 +382,7 @@ def exclude_patterns(value: object) -> tuple[str, ...]:
     for pattern in value:
         try:
             pathspec.GitIgnoreSpec.from_lines([pattern])
-        except ValueError as error:
+        except (ValueError, re.error) as error:  # pathspec lets the regex engine's error through
             raise ValueError(f"bad pattern {pattern!r} ({error}); e.g. '*.tmp'") from None
     return tuple(value)
 

@@ -208,6 +208,15 @@ def sync(ctx: Context, name: str | None, dry_run: bool, force: bool) -> None:
     status = 0
     with _errors():
         folders = ctx.folders(name)
+    if not dry_run:
+        from pansync.cli_agent import AgentSyncFailed, ask_agent_to_sync
+
+        try:
+            if ask_agent_to_sync(ctx.locs, name, err_console, force=force):
+                sys.exit(0)  # the running agent did it, under its own lock and state
+        except AgentSyncFailed as exc:
+            _fail(exc)
+            sys.exit(exc.exit_code)
     for folder in folders:
         try:
             runner = _open(ctx, folder)
@@ -443,11 +452,18 @@ def status(ctx: Context, as_json: bool) -> None:
     Example:
       pansync status --json
     """
+    from pansync.cli_agent import agent_status, render_agent_status
     from pansync.status import folder_status, render_status
 
     with _errors():
-        reports = [folder_status(ctx, folder) for folder in ctx.folders(None)]
-        render_status(console, reports, as_json=as_json)
+        folders = ctx.folders(None)
+        reports = [folder_status(ctx, folder) for folder in folders]
+        agent = agent_status(ctx.locs, [f.name for f in folders])
+        if as_json:
+            render_status(console, reports, as_json=True, agent=agent)
+        else:
+            render_agent_status(console, agent)
+            render_status(console, reports, as_json=False)
 
 
 @cli.command()
@@ -585,3 +601,6 @@ def main() -> None:
             soft_wrap=True,
         )
         sys.exit(3)
+
+
+from pansync import cli_agent  # noqa: E402, F401 - registers run/start/stop/pause/resume/autostart

@@ -193,7 +193,8 @@ def run(ctx: Context, more: int, detached: bool) -> None:
             console=not detached,
             level=config.log.level,
         )
-        sys.exit(Agent(config, ctx.locs, verbose=ctx.verbose + more).run())
+        announce = (lambda line: None) if detached else (lambda line: err_console.print(line, markup=False))
+        sys.exit(Agent(config, ctx.locs, verbose=ctx.verbose + more, announce=announce).run())
 
 
 @cli.command()

@@ -34,8 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import structlog
-
+from pansync.log import get_logger
 from pansync.paths import Locations, ensure_private_dir
 
 __all__ = [
@@ -52,7 +51,7 @@ __all__ = [
     "stop_agent",
 ]
 
-log = structlog.get_logger("pansync.daemon")
+log = get_logger(__name__)
 
 _MAX_REQUEST = 64 * 1024
 _SUN_PATH_MAX = 100

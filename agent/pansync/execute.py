@@ -17,13 +17,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import logging
 import os
 import posixpath
 import stat
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -52,6 +53,7 @@ from pansync.hashing import md5_file
 from pansync.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
 from pansync.names import is_under, safe_local_path
 from pansync.plan import Plan
+from pansync.ratelimit import TokenBucket
 from pansync.remote.base import Remote
 from pansync.state import StateStore
 from pansync.trash import LocalTrash as LocalTrashBin
@@ -60,6 +62,18 @@ from pansync.trash import trash_path
 __all__ = ["ExecReport", "Executor", "TransferSink"]
 
 log = structlog.get_logger("pansync.execute")
+
+HEARTBEAT_S = 1.0
+"""How often the transfer loop wakes to renew the lease (the renewal itself happens only when due)."""
+
+TRANSFER_WINDOW = 4
+"""Transfers queued per worker thread at a time (the rest wait in a plain list, not as futures)."""
+
+_ROUTINE = (Upload, Download, RemoteMkdir, LocalMkdir, Record, Forget)
+"""Actions whose "done" line is logged at debug level: a first sync makes one per file, and one log
+line (two handlers, redaction) costs more than uploading a small file to a local remote. Moves,
+renames and deletions stay at info, one line each: they are what a person looks for afterwards; the
+rest is summed up in one "executed" line per plan."""
 
 
 class TransferSink:
@@ -144,6 +158,8 @@ class Executor:
         download_concurrency: int = 1,
         heartbeat: Callable[[], None] = lambda: None,
         sink: TransferSink | None = None,
+        upload_limit: int | None = None,
+        download_limit: int | None = None,
     ) -> None:
         self.root = root
         self.remote = remote
@@ -155,9 +171,14 @@ class Executor:
         self._downloads = threading.Semaphore(max(1, download_concurrency))
         self.heartbeat = heartbeat
         self.sink = sink or TransferSink()
+        self._up_bucket = TokenBucket(upload_limit) if upload_limit else None
+        self._down_bucket = TokenBucket(download_limit) if download_limit else None
         self.report = ExecReport()
-        self._failed_keys: list[str] = []
+        self._failed_keys: set[str] = set()
+        self._failed_above: set[str] = set()
+        """Failed keys and every folder above one: an action on any of them is blocked too."""
         self._lock = threading.Lock()
+        self._debug = logging.getLogger("pansync.execute").isEnabledFor(logging.DEBUG)
 
     # -- driver -------------------------------------------------------------------------------------
 
@@ -172,13 +193,39 @@ class Executor:
                     self._run_one(action)
             if transfers:
                 self._run_transfers(transfers)
-        return self.report
+        report = self.report
+        log.info(
+            "executed",
+            actions=len(plan.actions),
+            done=report.done,
+            failed=len(report.failed),
+            uploaded_bytes=report.uploaded_bytes,
+            downloaded_bytes=report.downloaded_bytes,
+        )
+        return report
 
     def _blocked(self, action: Action) -> bool:
+        """Whether the action's path is, or lies above or below, a path that failed in this run."""
+        if not self._failed_keys:
+            return False
         keys = [action.key]
         if isinstance(action, LocalRename | RemoteRename | RemoteMove | LocalMove):
             keys.append(action.new_key)
-        return any(is_under(k, f) or is_under(f, k) for k in keys for f in self._failed_keys)
+        for key in keys:
+            if key in self._failed_above:
+                return True
+            while key:
+                if key in self._failed_keys:
+                    return True
+                key = posixpath.dirname(key)
+        return False
+
+    def _done(self, action: Action) -> None:
+        self.report.done += 1
+        if not isinstance(action, _ROUTINE):
+            log.info("done", action=describe(action))
+        elif self._debug:
+            log.debug("done", action=describe(action))
 
     def _fail(self, action: Action, exc: BaseException) -> None:
         if isinstance(exc, ItemError):
@@ -190,7 +237,11 @@ class Executor:
         else:
             raise exc
         with self._lock:
-            self._failed_keys.append(action.key)
+            self._failed_keys.add(action.key)
+            key = action.key
+            while key:
+                self._failed_above.add(key)
+                key = posixpath.dirname(key)
             self.report.failed.append(error)
         log.warning("action failed", action=describe(action), error=error.message)
 
@@ -205,30 +256,43 @@ class Executor:
         except (ItemError, RemoteError, OSError) as exc:
             self._fail(action, exc)
         else:
-            self.report.done += 1
-            log.info("done", action=describe(action))
+            self._done(action)
 
     def _run_transfers(self, actions: Sequence[Upload | Download]) -> None:
-        pending = [a for a in actions if not self._blocked(a)]
+        """Run transfers in parallel; record each as it finishes, and keep the lease alive even
+        while every worker is busy with one long transfer."""
+        pending = iter([a for a in actions if not self._blocked(a)])
+        window = self.concurrency * TRANSFER_WINDOW
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="transfer") as pool:
-            futures: list[tuple[Upload | Download, Future[SyncedEntry]]] = [
-                (a, pool.submit(self._transfer, a)) for a in pending
-            ]
+            running: dict[Future[SyncedEntry], Upload | Download] = {}
+
+            def submit_more() -> None:
+                """Keep a few transfers queued per worker: `wait` looks at every future it is given,
+                so handing it all 100,000 of a first sync made each round O(n), the run O(n^2)."""
+                for action in pending:
+                    running[pool.submit(self._transfer, action)] = action
+                    if len(running) >= window:
+                        return
+
+            submit_more()
             try:
-                for action, future in futures:
-                    try:
-                        entry = future.result()
-                    except AuthError:
-                        raise
-                    except (ItemError, OSError, RemoteError) as exc:
-                        self._fail(action, exc)
-                        continue
-                    self.state.put(action.key, entry)
-                    self.report.done += 1
-                    log.info("done", action=describe(action))
+                while running:
+                    finished, _ = wait(running, timeout=HEARTBEAT_S, return_when=FIRST_COMPLETED)
                     self.heartbeat()
+                    for future in finished:
+                        action = running.pop(future)
+                        try:
+                            entry = future.result()
+                        except AuthError:
+                            raise
+                        except (ItemError, OSError, RemoteError) as exc:
+                            self._fail(action, exc)
+                            continue
+                        self.state.put(action.key, entry)
+                        self._done(action)
+                    submit_more()
             except BaseException:
-                for _, future in futures:
+                for future in running:
                     future.cancel()
                 raise
 
@@ -363,7 +427,13 @@ class Executor:
         self._temp("remote", temp, add=True)
         self.sink.start(key, "up", local.size)
         try:
-            result = self.remote.upload(source, temp, lambda n: self.sink.advance(key, n))
+
+            def sent(n: int) -> None:
+                self.sink.advance(key, n)
+                if self._up_bucket is not None:
+                    self._up_bucket.consume(n)
+
+            result = self.remote.upload(source, temp, sent)
             crash_point("after-upload")
             try:
                 self._check_local(local)
@@ -401,6 +471,8 @@ class Executor:
         def progress(n: int) -> None:
             self.sink.advance(key, n)
             moved[0] += n
+            if self._down_bucket is not None:
+                self._down_bucket.consume(n)
             if offset + moved[0] >= remote.size // 2:
                 crash_point("mid-download")
 

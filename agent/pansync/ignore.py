@@ -7,7 +7,6 @@ synced: each computer may want its own rules. Limit: decides per path; never wal
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -48,14 +47,40 @@ class IgnoreRules:
         lines = [p for p in patterns if p.strip() and not p.lstrip().startswith("#")]
         self.patterns = tuple(lines)
         self._spec = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+        self.problems: tuple[str, ...] = ()
+        """What was wrong with the ignore file (`for_root`): the session refuses to sync until fixed,
+        since a dropped rule could upload what the user meant to keep out."""
 
     @classmethod
     def for_root(cls, root: Path, extra: Iterable[str] = ()) -> IgnoreRules:
-        """Rules for a sync root: its `.pansyncignore` (if any) and the config's `exclude` list."""
+        """Rules for a sync root: its `.pansyncignore` (if any) and the config's `exclude` list.
+
+        Never raises for a bad ignore file: unusable lines are left out and described in `problems`
+        (with the file and line), so the watcher keeps running while the sync reports them.
+        """
         patterns = list(extra)
-        with contextlib.suppress(FileNotFoundError):
-            patterns += (root / IGNORE_FILE).read_text(encoding="utf-8").splitlines()
-        return cls(patterns)
+        path = root / IGNORE_FILE
+        problems: list[str] = []
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            lines = []
+        except (OSError, UnicodeDecodeError) as exc:
+            lines = []
+            problems.append(f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc})")
+        try:
+            rules = cls(patterns + lines)
+        except (ValueError, re.error):
+            for number, line in enumerate(lines, 1):
+                try:
+                    cls([line])
+                except (ValueError, re.error) as exc:
+                    problems.append(f"{path}, line {number}: bad pattern {line!r} ({exc})")
+                else:
+                    patterns.append(line)
+            rules = cls(patterns)
+        rules.problems = tuple(problems)
+        return rules
 
     def matches(self, rel_path: str, *, is_dir: bool) -> bool:
         name = rel_path.rpartition("/")[2]

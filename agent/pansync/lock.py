@@ -186,7 +186,7 @@ class LockInfo:
         """One line for `pansync status` and for `LockHeld`: who, where, since when."""
         age = f"last written {self.age_s:.0f}s ago by the server clock"
         if self.record is None:
-            return f"an unreadable lock file ({self.problem}), {age}"
+            return f"an unreadable lock file .pansync/{LOCK_PATH} ({self.problem}), {age}"
         r = self.record
         since = datetime.fromtimestamp(r.acquired_ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         return f"{r.client_name} on {r.host} (pid {r.pid}, client {r.client_id[:8]}) since {since} UTC, {age}"
@@ -389,6 +389,7 @@ class Lease:
         self._record = renewed
         self._current()
         self._deadline = written_at + self._ttl_s
+        _log.info("lock.renewed", generation=self._record.generation)
 
     def release(self) -> None:
         """Delete the lock file if it is still ours (never someone else's); idempotent."""

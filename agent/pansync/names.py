@@ -21,6 +21,7 @@ __all__ = [
     "is_under",
     "key_of",
     "parent_key",
+    "printable",
     "safe_local_path",
     "split_ext",
     "validate_rel_path",
@@ -48,11 +49,17 @@ def validate_rel_path(rel_path: str) -> str:
     """Check a path that came from untrusted data (a listing, the index, the lock) and return it.
 
     Refuses absolute paths, `.` and `..` components, empty components, NUL and other C0 controls in
-    a component, backslashes (a Windows separator that could escape the root there), and components
-    longer than a file system can hold.
+    a component, backslashes (a Windows separator that could escape the root there), names that are
+    not UTF-8, and components longer than a file system can hold.
     """
     if not rel_path or rel_path.startswith("/") or "\x00" in rel_path:
-        raise UnsafePath(rel_path, "not a relative path")
+        raise UnsafePath(printable(rel_path), "not a relative path")
+    try:
+        rel_path.encode("utf-8")
+    except UnicodeEncodeError:
+        # A name of bytes that are not UTF-8 (a local disk's or a listing's): it could be neither
+        # recorded nor found again by the scan, which skips such names.
+        raise UnsafePath(printable(rel_path), "name is not valid UTF-8") from None
     for part in rel_path.split("/"):
         if part in ("", ".", ".."):
             raise UnsafePath(rel_path, f"path component {part!r} is not allowed")
@@ -63,6 +70,20 @@ def validate_rel_path(rel_path: str) -> str:
         if len(part.encode("utf-8", "surrogateescape")) > MAX_COMPONENT_BYTES:
             raise UnsafePath(rel_path, f"a name is longer than {MAX_COMPONENT_BYTES} bytes")
     return rel_path
+
+
+def printable(name: str) -> str:
+    """`name` fit for a message, a log line or the state database: bytes that are not UTF-8 (held
+    as lone surrogates by `os` and by JSON) become `\\xff`-style escapes."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        pass
+    try:
+        return os.fsencode(name).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def safe_local_path(root: Path, rel_path: str) -> Path:

@@ -12,6 +12,11 @@ The work is done in three passes:
    trees are rebased as if the moves had happened;
 3. every remaining key is merged on its own (`_merge_key`), with directory subtrees summarised so
    that a directory is deleted only when nothing new or changed lives below it (row 15).
+
+Speed: a sync of 100,000 files where little changed must plan in a fraction of a second, so no pass
+is O(n) per change: keys that agree on all three trees are set aside in one pass before the merge,
+subtrees are found without scanning a tree when nothing lies below (`_Below`), and file counts per
+deleted folder come from one count.
 """
 
 from __future__ import annotations
@@ -171,16 +176,74 @@ def _made_dir(like: _E, name: str) -> _E:
     return replace(like, name=name, kind=Kind.DIR, size=0, md5="", remote_id="", mtime_ns=0)
 
 
-def _rebase_tree(tree: dict[str, _E], old: str, new: str, new_name: str) -> None:
+def _quiet(local: LocalEntry, remote: RemoteEntry | None, synced: SyncedEntry | None) -> bool:
+    """True when a key needs nothing: all three trees hold it with the same content and the synced
+    record still matches both sides (`_merge_key`'s no-op), so nothing above it is dirty either."""
+    if remote is None or synced is None:
+        return False
+    kind = local.kind
+    if (
+        remote.kind is not kind
+        or synced.kind is not kind
+        or local.name != synced.local_name
+        or local.inode != synced.local_inode
+        or remote.name != synced.remote_name
+        or remote.remote_id != synced.remote_id
+    ):
+        return False
+    if kind is Kind.DIR:
+        return True
+    return (
+        local.md5 == remote.md5 == synced.md5
+        and local.size == synced.size == remote.size
+        and local.mtime_ns == synced.local_mtime_ns
+        and remote.mtime_ns == synced.remote_mtime_ns
+    )
+
+
+class _Below:
+    """`[k for k in tree if is_under(k, key)]` without scanning the tree when nothing lies below
+    `key` (a moved file, the usual case). Per tree it keeps a superset of the keys that have
+    something below them, built after a few questions and grown wherever the planner adds a key
+    (`added`); never shrunk, since a stale member only costs the scan the question used to cost."""
+
+    SCANS_BEFORE_INDEX = 4
+
+    def __init__(self) -> None:
+        self._parents: dict[int, set[str]] = {}
+        self._scans: dict[int, int] = {}
+
+    def subtree(self, tree: Mapping[str, object], key: str) -> list[str]:
+        parents = self._parents.get(id(tree))
+        if parents is None:
+            scans = self._scans.get(id(tree), 0)
+            if scans < self.SCANS_BEFORE_INDEX:
+                self._scans[id(tree)] = scans + 1
+                return [k for k in tree if is_under(k, key)]
+            parents = {a for k in tree for a in _ancestors(k)}
+            self._parents[id(tree)] = parents
+        if key not in parents:
+            return [key] if key in tree else []
+        return [k for k in tree if is_under(k, key)]
+
+    def added(self, tree: Mapping[str, object], key: str) -> None:
+        parents = self._parents.get(id(tree))
+        if parents is not None:
+            parents.update(_ancestors(key))
+
+
+def _rebase_tree(tree: dict[str, _E], old: str, new: str, new_name: str, below: _Below) -> None:
     """Move a subtree within one side's tree; parents the move creates appear as directories."""
-    keys = [k for k in tree if is_under(k, old)]
+    keys = below.subtree(tree, old)
     if not keys:
         return
     root = tree.get(old)
     old_name = root.name if root else old
     for key in keys:
         entry = tree.pop(key)
-        tree[_rebase_name(key, old, new)] = replace(entry, name=_rebase_name(entry.name, old_name, new_name))
+        new_key = _rebase_name(key, old, new)
+        tree[new_key] = replace(entry, name=_rebase_name(entry.name, old_name, new_name))
+        below.added(tree, new_key)
     if root is None:
         return
     name = new_name
@@ -189,6 +252,7 @@ def _rebase_tree(tree: dict[str, _E], old: str, new: str, new_name: str) -> None
         if ancestor in tree:
             break
         tree[ancestor] = _made_dir(root, name)
+        below.added(tree, ancestor)
 
 
 # -- the planner --------------------------------------------------------------------------------------
@@ -206,11 +270,16 @@ class _Planner:
     moved_local: set[str] = field(default_factory=set)
     local_moves: list[tuple[str, str]] = field(default_factory=list)
     sequence: int = 0
+    below: _Below = field(default_factory=_Below)
+    file_counts: dict[str, int] | None = None
+    """Synced files below each folder, counted once in the merge (`_files_under`)."""
 
     def __post_init__(self) -> None:
+        if self.options.remote_case_sensitive:
+            self.taken.update(self.local, self.remote, self.synced)
+            return
         for tree in (self.local, self.remote, self.synced):
-            for key in tree:
-                self.taken.add(self._fold(key))
+            self.taken.update(key.casefold() for key in tree)
 
     def _next_phase(self, base: int) -> int:
         """Renames may nest, so each runs in a phase of its own, in the order decided."""
@@ -282,16 +351,22 @@ class _Planner:
     ) -> None:
         entry = self.local[key]
         self.actions.append(LocalRename(key, new_key, entry, reason, phase=self._next_phase(PHASE_MOVE)))
-        for child in [k for k in self.local if is_under(k, key)]:
+        if reason == "case conflict":  # the user's file changes name: say so, as for row 6
+            why = "differs only in case from another name; the remote ignores case"
+            self.conflicts.append(Conflict(key, new_key, why))
+        for child in self.below.subtree(self.local, key):
             moved = self.local.pop(child)
             child_key = _rebase_name(child, key, new_key)
             self.local[child_key] = replace(moved, name=_rebase_name(moved.name, entry.name, new_key))
+            self.below.added(self.local, child_key)
             self.taken.add(self._fold(child_key))
 
     # -- pass 2: renames ----------------------------------------------------------------------------
 
     def detect_local_moves(self) -> None:
         """Rows 10, 11, 14: a synced item gone locally whose identity reappears at a new key."""
+        if self.synced.keys() <= self.local.keys():
+            return  # nothing synced is gone locally: nothing can have moved
         self._detect_local_dir_moves()
         new_files_by_inode: dict[int, str] = {}
         new_files_by_md5: dict[str, list[str]] = {}
@@ -299,7 +374,8 @@ class _Planner:
             if entry.kind is Kind.FILE and key not in self.synced and key not in self.remote:
                 new_files_by_inode[entry.inode] = key
                 new_files_by_md5.setdefault(entry.md5, []).append(key)
-        for old in sorted(self.synced):
+        gone = [k for k, e in self.synced.items() if e.kind is Kind.FILE and k not in self.local]
+        for old in sorted(gone):  # the moves below rebase the remote tree, never the local one
             synced = self.synced[old]
             if synced.kind is not Kind.FILE or old in self.local:
                 continue
@@ -348,6 +424,8 @@ class _Planner:
 
     def detect_remote_moves(self) -> None:
         """The mirror of `detect_local_moves`: a cloud rename (web app, another client)."""
+        if self.synced.keys() <= self.remote.keys():
+            return  # nothing synced is gone from the cloud: nothing can have moved
         while True:
             new_dirs = {
                 e.remote_id: k
@@ -379,7 +457,8 @@ class _Planner:
             for k, e in self.remote.items()
             if e.kind is Kind.FILE and k not in self.synced and k not in self.local
         }
-        for old in sorted(self.synced):
+        gone = [k for k, e in self.synced.items() if e.kind is Kind.FILE and k not in self.remote]
+        for old in sorted(gone):  # the moves below rebase the local tree, never the remote one
             synced = self.synced[old]
             if synced.kind is not Kind.FILE or old in self.remote:
                 continue
@@ -411,22 +490,29 @@ class _Planner:
         else:
             local_name, remote_name = new, self.remote[new].name
         root = self.synced[old]
-        for key in [k for k in self.synced if is_under(k, old)]:
+        for key in self.below.subtree(self.synced, old):
             entry = self.synced.pop(key)
-            self.synced[_rebase_name(key, old, new)] = replace(
+            new_key = _rebase_name(key, old, new)
+            self.synced[new_key] = replace(
                 entry,
                 local_name=_rebase_name(entry.local_name, root.local_name, local_name),
                 remote_name=_rebase_name(entry.remote_name, root.remote_name, remote_name),
             )
+            self.below.added(self.synced, new_key)
         if local_moved:
-            _rebase_tree(self.remote, old, new, remote_name)
+            _rebase_tree(self.remote, old, new, remote_name, self.below)
         else:
-            _rebase_tree(self.local, old, new, local_name)
+            _rebase_tree(self.local, old, new, local_name, self.below)
 
     # -- pass 3: per-key merge ----------------------------------------------------------------------
 
     def merge(self) -> None:
-        keys = sorted(set(self.local) | set(self.remote) | set(self.synced))
+        local, remote, synced = self.local, self.remote, self.synced
+        # Quiet keys yield no action and dirty no folder: leaving them out changes nothing else.
+        busy = [k for k, entry in local.items() if not _quiet(entry, remote.get(k), synced.get(k))]
+        busy.extend(remote.keys() - local.keys())
+        busy.extend(synced.keys() - local.keys() - remote.keys())
+        keys = sorted(busy)
         local_dirty, remote_dirty = self._dirty_dirs(keys)
         for key in keys:
             self._merge_key(key, key in local_dirty, key in remote_dirty)
@@ -563,7 +649,14 @@ class _Planner:
         entry = self.synced.get(key)
         if entry is None or entry.kind is Kind.FILE:
             return 1
-        return sum(1 for k, e in self.synced.items() if e.kind is Kind.FILE and is_under(k, key))
+        if self.file_counts is None:  # the synced tree no longer changes once the merge runs
+            counts: dict[str, int] = {}
+            for k, e in self.synced.items():
+                if e.kind is Kind.FILE:
+                    for ancestor in _ancestors(k):
+                        counts[ancestor] = counts.get(ancestor, 0) + 1
+            self.file_counts = counts
+        return self.file_counts.get(key, 0)
 
     # -- finishing ----------------------------------------------------------------------------------
 
@@ -588,7 +681,7 @@ class _Planner:
 def _without_frozen(tree: dict[str, Any], frozen: frozenset[str]) -> None:
     if not frozen:
         return
-    for key in [k for k in tree if any(is_under(k, f) for f in frozen)]:
+    for key in [k for k in tree if k in frozen or any(a in frozen for a in _ancestors(k))]:
         del tree[key]
 
 

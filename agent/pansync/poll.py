@@ -31,18 +31,17 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-import structlog
-
 from pansync.errors import PanSyncError, UnsafePath
 from pansync.ignore import IgnoreRules
 from pansync.index_store import IndexState, peek_index
+from pansync.log import get_logger
 from pansync.model import Kind, SyncedEntry
 from pansync.names import key_of, validate_rel_path
 from pansync.remote.base import META_DIR, Remote
 
 __all__ = ["ChangeFeed", "RemotePoller", "remote_drift"]
 
-log = structlog.get_logger("pansync.poll")
+log = get_logger(__name__)
 
 SyncedSource = Callable[[], Mapping[str, SyncedEntry]]
 """Loads the synced tree (the state database) when a full check needs it."""

@@ -8,6 +8,10 @@ Items that cannot be judged this time — unreadable files and folders, names th
 Unicode-normalization twins, files that vanish mid-scan — are reported as issues and *frozen*: the
 planner leaves their paths alone, so nothing below an unreadable folder is ever taken as deleted.
 Symlinks and special files are skipped with a warning. Limit: reads the disk, never writes it.
+
+Speed: the walk does the least Python work per entry it can (ASCII names skip the Unicode checks),
+and the files to hash are hashed after it, by a few threads when there are many (hashlib and file
+reads release the GIL), so a first sync is not bound to one core.
 """
 
 from __future__ import annotations
@@ -16,15 +20,29 @@ import os
 import stat
 import unicodedata
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 
 from pansync.errors import RootMissing
 from pansync.hashing import md5_file
 from pansync.ignore import IgnoreRules
 from pansync.model import Kind, LocalEntry, SyncedEntry
+from pansync.names import printable
 
 __all__ = ["ScanIssue", "ScanResult", "scan_local"]
+
+HASH_THREADS = max(2, min(4, os.cpu_count() or 1))
+"""Threads that hash files when a scan finds many to hash (a first sync, a large copy-in)."""
+
+_PARALLEL_FROM = 8
+"""Fewer files to hash than this are hashed in the calling thread: a pool would cost more."""
+
+_HASH_CHUNK = 32
+"""Files per task handed to the pool: few futures even for 100,000 files."""
+
+_by_name = attrgetter("name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,30 +94,43 @@ def scan_local(
     except OSError as exc:
         raise RootMissing(f"{root} is not reachable: {exc.strerror}") from exc
 
+    tree = result.tree
+    matches = ignore.matches
+    s_isdir, s_isreg, s_islnk = stat.S_ISDIR, stat.S_ISREG, stat.S_ISLNK
+    file_kind, dir_kind = Kind.FILE, Kind.DIR
+    to_hash: list[tuple[str, str]] = []  # (key, on-disk path), in walk order
     stack: list[tuple[str, str]] = [(str(root), "")]  # (on-disk folder path, key prefix)
     name_prefix: dict[str, str] = {"": ""}  # key prefix -> on-disk relative spelling
     while stack:
         folder, prefix = stack.pop()
         try:
             with os.scandir(folder) as it:
-                items = sorted(it, key=lambda e: e.name)
+                items = sorted(it, key=_by_name)
         except OSError as exc:
             if not prefix:
                 raise RootMissing(f"cannot list {root}: {exc.strerror}") from exc
             result.skip(prefix, f"cannot list this folder ({exc.strerror}); left as it is")
             continue
-        owner = _twin_owners(items)
+        # ASCII names are valid UTF-8 and already NFC, so a folder of them has no Unicode twins.
+        owner = {} if all(item.name.isascii() for item in items) else _twin_owners(items)
         disk_prefix = name_prefix[prefix]
+        same_prefix = disk_prefix == prefix  # then a name that is its own key gives a key == rel_name
         for item in items:
             name = item.name
             rel_name = f"{disk_prefix}/{name}" if disk_prefix else name
-            try:
-                name.encode("utf-8")
-            except UnicodeEncodeError:
-                result.issues.append(ScanIssue(rel_name, "name is not valid UTF-8; skipped"))
-                continue
-            key_name = _nfc(name)
-            key = f"{prefix}/{key_name}" if prefix else key_name
+            if name.isascii():
+                key_name = name
+            else:
+                try:
+                    name.encode("utf-8")
+                except UnicodeEncodeError:
+                    result.issues.append(ScanIssue(printable(rel_name), "name is not valid UTF-8; skipped"))
+                    continue
+                key_name = _nfc(name)
+            if same_prefix and key_name is name:
+                key = rel_name  # one string for both (a 100,000-entry tree is smaller)
+            else:
+                key = f"{prefix}/{key_name}" if prefix else key_name
             try:
                 st = item.stat(follow_symlinks=False)
             except FileNotFoundError:
@@ -109,16 +140,16 @@ def scan_local(
                 result.skip(key, f"cannot read ({exc.strerror}); left as it is")
                 continue
             mode = st.st_mode
-            is_dir = stat.S_ISDIR(mode)
-            if ignore.matches(key, is_dir=is_dir):
+            is_dir = s_isdir(mode)
+            if matches(key, is_dir=is_dir):
                 continue
-            if stat.S_ISLNK(mode):
+            if s_islnk(mode):
                 result.skip(key, "symbolic link; PanSync does not follow links")
                 continue
-            if not is_dir and not stat.S_ISREG(mode):
+            if not is_dir and not s_isreg(mode):
                 result.skip(key, "not a regular file (FIFO, socket or device)")
                 continue
-            if owner.get(key_name, name) != name:
+            if owner and owner.get(key_name, name) != name:
                 result.issues.append(
                     ScanIssue(
                         rel_name,
@@ -128,7 +159,7 @@ def scan_local(
                 )
                 continue
             if is_dir:
-                result.tree[key] = LocalEntry(rel_name, Kind.DIR, 0, st.st_mtime_ns, st.st_ino, "")
+                tree[key] = LocalEntry(rel_name, dir_kind, 0, st.st_mtime_ns, st.st_ino, "")
                 name_prefix[key] = rel_name
                 stack.append((item.path, key))
                 continue
@@ -139,22 +170,53 @@ def scan_local(
                 record = by_inode.get(st.st_ino, record)
             if (
                 record is not None
-                and record.kind is Kind.FILE
+                and record.kind is file_kind
                 and record.size == st.st_size
                 and record.local_mtime_ns == st.st_mtime_ns
                 and record.local_inode == st.st_ino
             ):
                 md5 = record.md5
+                if key is rel_name and record.local_name == key:
+                    key = rel_name = record.local_name  # the synced tree's string: shared, not copied
             else:
-                try:
-                    md5 = hasher(Path(item.path))
-                except FileNotFoundError:
-                    result.skip(key, "vanished while scanning; will look again")
-                    continue
-                except OSError as exc:
-                    result.skip(key, f"cannot read ({exc.strerror}); skipped, will retry")
-                    continue
-                result.hashed_files += 1
-                result.hashed_bytes += st.st_size
-            result.tree[key] = LocalEntry(rel_name, Kind.FILE, st.st_size, st.st_mtime_ns, st.st_ino, md5)
+                to_hash.append((key, item.path))
+                md5 = ""  # filled in by _hash_all below, in place (the tree keeps its walk order)
+            tree[key] = LocalEntry(rel_name, file_kind, st.st_size, st.st_mtime_ns, st.st_ino, md5)
+    if to_hash:
+        _hash_all(result, to_hash, hasher)
     return result
+
+
+def _hash_all(result: ScanResult, to_hash: list[tuple[str, str]], hasher: Callable[[Path], str]) -> None:
+    """Hash the files the walk could not vouch for; one that cannot be read leaves the tree."""
+    hash_path: Callable[[str], str] = md5_file if hasher is md5_file else lambda p: hasher(Path(p))
+
+    def one(path: str) -> str | OSError:
+        try:
+            return hash_path(path)
+        except OSError as exc:
+            return exc
+
+    def chunk(paths: list[str]) -> list[str | OSError]:
+        return [one(path) for path in paths]
+
+    paths = [path for _, path in to_hash]
+    if len(paths) < _PARALLEL_FROM:
+        digests = chunk(paths)
+    else:
+        chunks = [paths[i : i + _HASH_CHUNK] for i in range(0, len(paths), _HASH_CHUNK)]
+        with ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="hash") as pool:
+            digests = [digest for done in pool.map(chunk, chunks) for digest in done]
+    tree = result.tree
+    for (key, _), digest in zip(to_hash, digests, strict=True):
+        entry = tree[key]
+        if isinstance(digest, FileNotFoundError):
+            del tree[key]
+            result.skip(key, "vanished while scanning; will look again")
+        elif isinstance(digest, OSError):
+            del tree[key]
+            result.skip(key, f"cannot read ({digest.strerror}); skipped, will retry")
+        else:
+            tree[key] = LocalEntry(entry.name, entry.kind, entry.size, entry.mtime_ns, entry.inode, digest)
+            result.hashed_files += 1
+            result.hashed_bytes += entry.size

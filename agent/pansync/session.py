@@ -10,6 +10,7 @@ moved belongs to `plan` and `execute`.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 import uuid
@@ -22,11 +23,23 @@ from pathlib import Path
 import structlog
 
 from pansync import __version__
-from pansync.actions import Action, describe
+from pansync.actions import (
+    Action,
+    Download,
+    Forget,
+    LocalMkdir,
+    Record,
+    RemoteMkdir,
+    RemoteTrash,
+    Upload,
+    describe,
+)
+from pansync.actions import LocalTrash as LocalTrashAction
 from pansync.clients import ClientInfo, register_client
 from pansync.config import Config, FolderConfig
 from pansync.crashpoints import crash_point
 from pansync.errors import (
+    FolderError,
     IndexCorrupt,
     ItemError,
     ListingError,
@@ -42,7 +55,7 @@ from pansync.index import IndexTooNew, SharedIndex
 from pansync.index_store import UNREADABLE, commit_index, load_index
 from pansync.lock import Lease
 from pansync.model import Kind, RemoteEntry, SyncedEntry
-from pansync.names import is_under, key_of, validate_rel_path
+from pansync.names import is_under, key_of, printable, validate_rel_path
 from pansync.paths import Locations
 from pansync.plan import Conflict, Plan, PlanOptions, plan
 from pansync.remote.base import Remote
@@ -69,6 +82,20 @@ PARTIAL_DOWNLOAD_KEEP_S = 86400.0
 
 MASS_DELETE_FLOOR = 10
 """Fewer deletions than this never trip a percentage guard: a small folder may be emptied."""
+
+_SETTLING = (Upload, Download, RemoteMkdir, LocalMkdir, Record, Forget, RemoteTrash, LocalTrashAction)
+"""Actions that, once done, leave a synced record equal to both sides (or no record and neither
+side): a round made only of these, all done, with no conflict, needs no second look. Moves and
+renames do not qualify: the parents they create are learnt by the next scan."""
+
+_SAFE_KEY = re.compile(
+    r"(?!\.\.?(?:/|\Z))[^/\\\x00-\x1f\ud800-\udfff]{1,63}"
+    r"(?:/(?!\.\.?(?:/|\Z))[^/\\\x00-\x1f\ud800-\udfff]{1,63})*"
+)
+"""Paths `names.validate_rel_path` surely accepts: components of 1 to 63 characters (so at most 252
+UTF-8 bytes) with no separator, backslash, control character or lone surrogate, and neither `.`
+nor `..`. One C-level match instead of a Python loop per character for 100,000 listed paths; any
+path it does not match gets the full check (and its precise message)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +168,8 @@ class FolderSync:
         self.index: SharedIndex | None = None
         self.index_generation = 0
         self._frozen: set[str] = set()
+        self._index_issues: list[ScanIssue] = []
+        self._settled = False
 
     def close(self) -> None:
         self.state.close()
@@ -164,6 +193,8 @@ class FolderSync:
                 if done or options.dry_run:
                     break
                 executed = True
+                if self._settled:
+                    break  # every action done as planned: a verification round would find nothing
             if not options.dry_run:
                 if executed or self.index is None:
                     self._commit_index(result, lease)
@@ -183,6 +214,13 @@ class FolderSync:
     ) -> bool:
         synced = self.state.load_synced()
         ignore = IgnoreRules.for_root(self.root, self.folder.exclude)
+        if ignore.problems:
+            more = f" (and {len(ignore.problems) - 1} more)" if len(ignore.problems) > 1 else ""
+            raise FolderError(
+                f"{ignore.problems[0]}{more}. Nothing was synced: a rule left out could upload what "
+                "it was meant to keep out; fix or remove that line.",
+                title="Ignore rules unusable",
+            )
         if options.dry_run and not synced and not self.root.exists():
             scan = ScanResult()  # a first sync's dry run: the root is made by the real run
         else:
@@ -191,9 +229,15 @@ class FolderSync:
         frozen = set(scan.frozen) | remote_frozen
         issues = list(scan.issues) + remote_issues
         for key in scan.tree.keys() - remote_tree.keys():
-            why = self.remote.check_name(self.remote.to_remote_name(key))
-            if why is not None and not any(is_under(key, f) for f in frozen):
-                issues.append(ScanIssue(key, f"the remote cannot hold this name: {why}"))
+            try:
+                _valid_key(key)  # a name the listing would refuse to bring back must not go up
+                why = self.remote.check_name(self.remote.to_remote_name(key))
+                message = f"the remote cannot hold this name: {why}"
+            except UnsafePath as exc:
+                why = exc.message
+                message = f"not synced: {why}; PanSync refuses such names from the cloud, rename it"
+            if why is not None and not _covered(key, frozen):
+                issues.append(ScanIssue(key, message))
                 frozen.add(key)
         frozen.update(k for k, pending in self.state.exclusions().items() if not pending)
         self._frozen = frozen
@@ -211,7 +255,7 @@ class FolderSync:
                 to_remote_name=self.remote.to_remote_name,
             ),
         )
-        result.issues = issues
+        result.issues = self._index_issues + issues
         for issue in issues:
             self.log.warning("skipped", path=issue.rel_path, reason=issue.message)
         if not decided.actions:
@@ -227,6 +271,12 @@ class FolderSync:
         result.failed = report.failed
         result.uploaded_bytes += report.uploaded_bytes
         result.downloaded_bytes += report.downloaded_bytes
+        self._settled = (
+            not report.failed
+            and not decided.conflicts
+            and report.done == len(decided.actions)
+            and all(isinstance(a, _SETTLING) for a in decided.actions)
+        )
         return False
 
     def _execute(self, decided: Plan, batch: str, heartbeat: Callable[[], None]) -> ExecReport:
@@ -241,6 +291,8 @@ class FolderSync:
             download_concurrency=self.config.transfer.download_concurrency,
             heartbeat=heartbeat,
             sink=self.sink,
+            upload_limit=self.config.transfer.upload_limit,
+            download_limit=self.config.transfer.download_limit,
         )
         return executor.run(decided)
 
@@ -253,17 +305,20 @@ class FolderSync:
         tree: dict[str, RemoteEntry] = {}
         issues: list[ScanIssue] = []
         frozen: set[str] = set()
-        by_id = {e.remote_id: e for e in synced.values() if e.kind is Kind.FILE}
+        by_id: dict[str, SyncedEntry] | None = None  # built on the first file not at its synced key
         trusted = self.remote.caps.trusted_md5
         passed_over: set[str] = set()  # ignored folders: nothing below them counts
+        from_remote_name = self.remote.from_remote_name
         for entry in self.remote.list_tree():
             try:
-                key = validate_rel_path(key_of(self.remote.from_remote_name(entry.name)))
+                key = _valid_key(key_of(from_remote_name(entry.name)))
             except UnsafePath as exc:
-                issues.append(ScanIssue(entry.name, f"unsafe name in the cloud listing: {exc.message}"))
+                issues.append(
+                    ScanIssue(printable(entry.name), f"unsafe name in the cloud listing: {exc.message}")
+                )
                 passed_over.add(entry.name)
                 continue
-            if _below(key, passed_over) or any(is_under(key, f) for f in frozen):
+            if (passed_over and _below(key, passed_over)) or (frozen and _covered(key, frozen)):
                 continue
             if ignore.matches(key, is_dir=entry.kind is Kind.DIR):
                 passed_over.add(key)
@@ -275,6 +330,8 @@ class FolderSync:
             if entry.kind is Kind.FILE:
                 record = synced.get(key)
                 if record is None or record.remote_id != entry.remote_id:
+                    if by_id is None:
+                        by_id = {e.remote_id: e for e in synced.values() if e.kind is Kind.FILE}
                     record = by_id.get(entry.remote_id, record)
                 if (
                     record is not None
@@ -282,7 +339,12 @@ class FolderSync:
                     and record.size == entry.size
                     and record.remote_mtime_ns == entry.mtime_ns
                 ):
-                    entry = _with_md5(entry, record.md5)
+                    name = entry.name
+                    if key == name == record.remote_name:
+                        key = name = record.remote_name  # the synced tree's string: shared, not copied
+                    entry = RemoteEntry(
+                        name, entry.kind, entry.size, entry.mtime_ns, record.remote_id, record.md5
+                    )
                 elif md5 := known_md5(self.index, key, entry):
                     entry = _with_md5(entry, md5)
                 elif not (trusted and entry.md5):
@@ -316,6 +378,7 @@ class FolderSync:
 
     def _load_index(self, result: FolderResult) -> None:
         """Read the index under the lock; an unreadable one is rebuilt at commit, never trusted."""
+        self._index_issues = []
         try:
             self.index = load_index(self.remote)
             self.index_generation = self.index.generation if self.index else 0
@@ -323,7 +386,9 @@ class FolderSync:
             raise
         except IndexCorrupt as exc:
             self.log.error("shared index unreadable; rebuilding it from this sync", error=exc.message)
-            result.issues.append(ScanIssue(".pansync/.index.dat", f"{exc.message}; rebuilt from a listing"))
+            self._index_issues.append(
+                ScanIssue(".pansync/.index.dat", f"{exc.message}; rebuilt from a listing")
+            )
             self.index = None
             self.index_generation = UNREADABLE
 
@@ -350,10 +415,18 @@ class FolderSync:
     def _check_roots(self, first_sync: bool, options: SyncOptions) -> None:
         marker = self.root / ROOT_MARKER
         folder_id = self.state.folder_id()
+        if self.root.exists() and not self.root.is_dir():
+            raise RootMissing(
+                f"{self.root} is a file, not a folder. Nothing was synced or deleted; move the file "
+                "away, or point the folder's `local:` at a folder."
+            )
         if first_sync:
             if options.dry_run:
                 return
-            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise RootMissing(f"cannot create the sync root {self.root}: {exc.strerror}") from exc
             if not marker.exists():
                 self._write_marker(marker, folder_id)
         else:
@@ -428,7 +501,7 @@ class FolderSync:
             lease.release()
 
     def _after_sync(self, result: FolderResult, now: datetime) -> None:
-        present = {k for k in self.state.load_synced()}
+        present = self.state.synced_keys()
         self.state.drop_conflicts_not_in(present)
         skipped = [(i.rel_path, i.message) for i in result.issues]
         skipped += [(f.rel_path, f.message) for f in result.failed]
@@ -455,6 +528,18 @@ class FolderSync:
             self.state.delete_tree(key)
             self.state.set_exclusion(key, pending=False)
             self.log.info("excluded", path=key)
+
+
+def _valid_key(key: str) -> str:
+    """`validate_rel_path(key)`, with the everyday path accepted by one regex match (`_SAFE_KEY`)."""
+    if _SAFE_KEY.fullmatch(key) is not None:
+        return key
+    return validate_rel_path(key)
+
+
+def _covered(key: str, folders: set[str]) -> bool:
+    """`any(is_under(key, f) for f in folders)`, by walking up from `key` instead of over `folders`."""
+    return key in folders or _below(key, folders)
 
 
 def _below(key: str, folders: set[str]) -> bool:

@@ -64,9 +64,14 @@ def folder_status(ctx: Any, folder: Any) -> FolderStatus:
     return report
 
 
-def render_status(console: Console, reports: list[FolderStatus], *, as_json: bool) -> None:
+def render_status(
+    console: Console, reports: list[FolderStatus], *, as_json: bool, agent: dict[str, Any] | None = None
+) -> None:
     if as_json:
-        console.print_json(json.dumps({"folders": [asdict(r) for r in reports]}, ensure_ascii=False))
+        data: dict[str, Any] = {"folders": [asdict(r) for r in reports]}
+        if agent is not None:
+            data["agent"] = agent
+        console.print_json(json.dumps(data, ensure_ascii=False, default=str))
         return
     for r in reports:
         table = Table(title=f"{r.folder}: {r.local} <-> {r.remote}", show_header=False)

@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import structlog
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
@@ -47,6 +46,7 @@ from watchdog.observers.polling import PollingObserver
 
 from pansync.debounce import Debouncer, Fingerprint
 from pansync.ignore import IGNORE_FILE, IgnoreRules, is_builtin_ignored
+from pansync.log import get_logger
 from pansync.model import Kind, SyncedEntry
 from pansync.names import key_of
 
@@ -60,7 +60,7 @@ __all__ = [
     "local_fingerprint",
 ]
 
-log = structlog.get_logger("pansync.watch")
+log = get_logger(__name__)
 
 # watchdog warns when a folder made during a sync gets a watch it already had; harmless, and noise.
 warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)

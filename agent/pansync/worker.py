@@ -25,18 +25,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-import structlog
-
 from pansync.config import SyncConfig
 from pansync.errors import LockHeld, PanSyncError
 from pansync.execute import TransferSink
+from pansync.log import get_logger
 from pansync.session import FolderResult, SyncOptions
 from pansync.units import TimeWindow
 from pansync.workqueue import Batch, WorkQueue
 
 __all__ = ["FolderRuntime", "Job", "Schedule", "StatusSink", "SyncRunner", "Worker"]
 
-log = structlog.get_logger("pansync.worker")
+log = get_logger(__name__)
 
 MAX_NAP_S = 300.0
 """Longest single wait: the wall clock may jump (suspend, NTP), so deadlines are looked at again."""
@@ -109,8 +108,9 @@ class FolderRuntime:
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
+            busy = self.state in ("scanning", "syncing")
             return {
-                "state": "paused" if self.paused and self.state == "idle" else self.state,
+                "state": "paused" if self.paused and not busy else self.state,
                 "paused": self.paused,
                 "last_sync": self.last_sync,
                 "last_error": self.last_error,

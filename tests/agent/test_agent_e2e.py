@@ -6,8 +6,6 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from pansync.workqueue import WorkQueue, queue_path
 from tests.agent.conftest import AgentProcess, eventually
 from tests.e2e.harness import Client, snapshot
@@ -79,16 +77,19 @@ def test_kill_9_mid_batch_then_restart_resumes_and_loses_nothing(
     eventually(lambda: WorkQueue(queue_path(alice.home / "state", "main")).depth() == 0, 30, "empty queue")
 
 
-@pytest.mark.parametrize("n", [40])
-def test_latency_and_idle_in_a_live_agent(
-    fast_client: Callable[[str], Client], spawn: Spawn, cloud: Path, n: int
+def test_files_written_one_at_a_time_arrive_and_the_agent_settles_idle(
+    fast_client: Callable[[str], Client], spawn: Spawn, cloud: Path
 ) -> None:
-    """Files written one at a time each reach the cloud, and the status says idle afterwards."""
     alice = fast_client("alice")
     agent = spawn(alice).start()
-    for i in range(n // 10):
+    for i in range(4):
         alice.write(f"one/{i}.txt", str(i))
         eventually(lambda i=i: (cloud / "one" / f"{i}.txt").exists(), 10, f"file {i}")
-    eventually(lambda: agent.status()["folders"]["main"]["queue"] == 0, 10, "an empty queue")  # type: ignore[index]
+
+    def settled() -> bool:
+        folder = agent.status()["folders"]["main"]  # type: ignore[index]
+        return bool(folder["queue"] == 0 and folder["state"] == "idle")
+
+    eventually(settled, 15, "an idle agent with an empty queue")
     folder = agent.status()["folders"]["main"]  # type: ignore[index]
-    assert folder["state"] == "idle" and folder["last_error"] is None and folder["watch"] == "realtime"
+    assert folder["last_error"] is None and folder["watch"] == "realtime" and folder["runs"] >= 2

@@ -30,7 +30,8 @@ def adapted_program(client: Client, log: Path) -> str:
     parser.read(PROGRAM)
     section = dict(parser["program:pansync"])
     section["command"] = f"{sys.executable} -m pansync.cli_agent run"
-    env = {k: client.env[k] for k in ("PANSYNC_HOME", "XDG_DATA_HOME", "HOME", "PATH")}
+    keep = ("PANSYNC_HOME", "XDG_DATA_HOME", "HOME", "PATH", "PYTHONPATH")
+    env = {k: client.env[k] for k in keep if k in client.env}
     section["environment"] = ",".join(f'{k}="{v}"' for k, v in env.items())
     section["stdout_logfile"] = str(log)
     return "[program:pansync]\n" + "".join(f"{k}={v}\n" for k, v in section.items())

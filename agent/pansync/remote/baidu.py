@@ -225,7 +225,8 @@ class BaiduRemote:
                 found = self.stat(rel_path)
                 if found is not None and found.kind is Kind.DIR:
                     return found
-                raise RemoteError(f"cannot create folder {rel_path}: a file is in the way") from None
+                where = rel_path or f"{self._root} (the remote root)"
+                raise RemoteError(f"cannot create folder {where}: a file is in the way") from None
             raise
         reply.setdefault("isdir", 1)
         return baidu_listing.entry_of(self._stored_name(rel_path, reply) if rel_path else "", reply)

@@ -59,6 +59,7 @@ def download_range(
         # identity encoding keeps the bytes counted equal to the bytes of the file.
         headers = {"Range": f"bytes={pos}-", "Accept-Encoding": "identity"}
         start = pos
+        writing = False
         try:
             resp = client.open_download({"method": "download", "path": abs_path}, headers)
             try:
@@ -74,7 +75,9 @@ def download_range(
                         cut = min(skip, len(chunk))
                         chunk, skip = chunk[cut:], skip - cut
                     if chunk:
+                        writing = True
                         sink(chunk)
+                        writing = False
                         pos += len(chunk)
             finally:
                 resp.close()
@@ -82,6 +85,8 @@ def download_range(
                 return pos - offset
             _log.info("baidu.download_short", path=abs_path, got=pos - start, left=total - pos)
         except (requests.RequestException, OSError) as exc:
+            if writing:
+                raise  # the sink failed (a full local disk): no network retry can help
             _log.info("baidu.download_interrupted", path=abs_path, at=pos, error=redact_text(str(exc))[:200])
         idle_failures = 0 if pos > start else idle_failures + 1
         if idle_failures >= policy.attempts:

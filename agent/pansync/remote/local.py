@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import shutil
 import stat
@@ -20,10 +21,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pansync.errors import ListingError, RemoteError
-from pansync.hashing import BLOCK_SIZE, Hasher, md5_file
+from pansync.hashing import BLOCK_SIZE, md5_file
 from pansync.model import Kind, RemoteEntry
 from pansync.names import validate_rel_path
-from pansync.remote.base import META_DIR, Progress, RemoteCaps, UploadResult, is_internal_name
+from pansync.remote.base import INTERNAL_PREFIX, META_DIR, Progress, RemoteCaps, UploadResult
 
 __all__ = ["LocalRemote"]
 
@@ -95,12 +96,16 @@ class LocalRemote:
     def ensure_root(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+        except FileExistsError as exc:
+            raise RemoteError(f"cannot create the remote folder {self.root}: a file is in the way") from exc
         except OSError as exc:
             raise RemoteError(f"cannot create the remote folder {self.root}: {exc.strerror}") from exc
 
     def list_tree(self, under: str = "") -> Iterator[RemoteEntry]:
         start = self._path(under)
-        stack = [(start, under)]
+        stack = [(str(start), under)]
+        s_isdir, s_isreg = stat.S_ISDIR, stat.S_ISREG
+        file_kind, dir_kind = Kind.FILE, Kind.DIR
         while stack:
             folder, prefix = stack.pop()
             try:
@@ -110,7 +115,7 @@ class LocalRemote:
                 raise ListingError(f"cannot list {folder}: {exc.strerror or exc}") from exc
             for item in items:
                 name = item.name
-                if is_internal_name(name):
+                if name.startswith(INTERNAL_PREFIX):  # `is_internal_name`, inlined: once per entry
                     continue
                 rel = f"{prefix}/{name}" if prefix else name
                 try:
@@ -119,11 +124,12 @@ class LocalRemote:
                     continue  # gone while listing: it simply is not there now
                 except OSError as exc:
                     raise ListingError(f"cannot read {item.path}: {exc.strerror or exc}") from exc
-                if stat.S_ISDIR(st.st_mode):
-                    yield _entry(rel, st)
-                    stack.append((Path(item.path), rel))
-                elif stat.S_ISREG(st.st_mode):
-                    yield _entry(rel, st)
+                mode = st.st_mode
+                if s_isreg(mode):
+                    yield RemoteEntry(rel, file_kind, st.st_size, st.st_mtime_ns, str(st.st_ino), "")
+                elif s_isdir(mode):
+                    yield RemoteEntry(rel, dir_kind, 0, st.st_mtime_ns, str(st.st_ino), "")
+                    stack.append((item.path, rel))
                 else:
                     why = "symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
                     self.on_skip(rel, why)
@@ -157,17 +163,23 @@ class LocalRemote:
 
     def upload(self, local_path: Path, rel_path: str, progress: Progress | None = None) -> UploadResult:
         dest = self._path(rel_path)
-        hasher = Hasher()
+        md5 = hashlib.md5(usedforsecurity=False)  # only the MD5: a folder has no use for Baidu's digests
+        sent = 0
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
             with open(local_path, "rb", buffering=0) as src:
                 fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
                 with os.fdopen(fd, "wb", buffering=0) as out:
-                    while chunk := src.read(BLOCK_SIZE):
-                        hasher.update(chunk)
+                    # A buffer the file's size (+1 to see the end in one read), up to BLOCK_SIZE:
+                    # zeroing 1 MiB for each small file would cost more than copying it.
+                    view = memoryview(bytearray(min(os.fstat(src.fileno()).st_size + 1, BLOCK_SIZE)))
+                    while n := src.readinto(view):
+                        chunk = view[:n]
+                        md5.update(chunk)
                         out.write(chunk)
+                        sent += n
                         if progress is not None:
-                            progress(len(chunk))
+                            progress(n)
                     out.flush()
                     os.fsync(out.fileno())
                 st_src = os.fstat(src.fileno())
@@ -180,8 +192,7 @@ class LocalRemote:
             if exc.errno == errno.ENOSPC:
                 raise RemoteError(f"the remote is full while uploading {rel_path}") from exc
             raise RemoteError(f"cannot upload {rel_path}: {exc.strerror or exc}") from exc
-        digests = hasher.digests()
-        return UploadResult(_entry(rel_path, st), digests.md5, digests.size)
+        return UploadResult(_entry(rel_path, st), md5.hexdigest(), sent)
 
     @staticmethod
     def _discard(path: Path) -> None:
@@ -200,8 +211,8 @@ class LocalRemote:
         except FileNotFoundError as exc:
             raise RemoteError(f"{rel_path} vanished from the remote during the download") from exc
         except OSError as exc:
-            if exc.filename == str(dest):
-                raise  # a local problem (disk full...): the caller maps it
+            if exc.filename == str(dest) or exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise  # a local problem (a write's disk full carries no file name): the caller maps it
             raise RemoteError(f"cannot read {rel_path}: {exc.strerror}") from exc
 
     def move(self, src: str, dst: str, *, overwrite: bool = False) -> RemoteEntry:
