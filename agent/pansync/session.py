@@ -309,6 +309,16 @@ class FolderSync:
         trusted = self.remote.caps.trusted_md5
         passed_over: set[str] = set()  # ignored folders: nothing below them counts
         from_remote_name = self.remote.from_remote_name
+
+        def skipped(name: str, why: str) -> None:
+            """A cloud entry the backend passed over (a symlink on a NAS): reported and left alone,
+            never taken as a deletion."""
+            key = key_of(from_remote_name(name))
+            issues.append(ScanIssue(printable(key), f"in the cloud folder: {why}; not synced"))
+            frozen.add(key)
+
+        if hasattr(self.remote, "on_skip"):
+            self.remote.on_skip = skipped
         for entry in self.remote.list_tree():
             try:
                 key = _valid_key(key_of(from_remote_name(entry.name)))

@@ -177,7 +177,6 @@ def test_a_symlink_in_the_cloud_folder_is_never_followed(
     assert (cloud / "linked-dir").is_symlink() and (secret / "key.txt").read_text() == "private"
 
 
-@pytest.mark.xfail(strict=True, reason="gap: LocalRemote.on_skip is not wired into the session")
 def test_a_symlink_in_the_cloud_folder_is_reported_and_frozen(alice: Client, cloud: Path) -> None:
     alice.write("doc.txt", "important")
     alice.sync()
