@@ -6,7 +6,7 @@
 
 What it does, in a scratch folder (`--workdir`, kept with `--keep`):
 
-1. makes a tree with `/work/shared/bench/mktree.py DEST --files N --seed 1 --big-mib 0`;
+1. makes a tree with `../shared/bench/mktree.py DEST --files N --seed 1 --big-mib 0`;
 2. syncs it once to a `file://` remote with `pansync sync` (the initial upload, timed);
 3. starts `pansync run` on it and waits until its startup sync is done and it is idle;
 4. **idle**: CPU time (user + system, from /proc) and wake-ups (voluntary context switches of all
@@ -41,7 +41,8 @@ except ImportError:  # run from a checkout without installing
 from pansync.daemon import request
 from pansync.paths import locations
 
-MKTREE = Path("/work/shared/bench/mktree.py")
+MKTREE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "mktree.py"
+"""The seeded tree generator beside the repository (`../shared/bench/`)."""
 CONFIG = """\
 client:
   name: bench
