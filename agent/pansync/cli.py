@@ -8,6 +8,7 @@ items could not be synced this time, 2 when a folder or the command itself could
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -585,7 +586,14 @@ def completion(shell: str) -> None:
     click.echo(cls(cli, {}, "pansync", "_PANSYNC_COMPLETE").source())
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM (a service manager, `kill`) stops a command as Ctrl-C does: the action in flight
+    finishes or is rolled back, and the lock is released. The agent installs its own handler."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         cli(prog_name="pansync")
     except KeyboardInterrupt:

@@ -143,7 +143,8 @@ def test_status_json(alice: Client) -> None:
     assert folder["folder"] == "main" and folder["synced_files"] == 1 and folder["last_sync"]
 
 
-def test_ctrl_c_during_sync_leaves_no_torn_file(alice: Client, bob: Client, cloud: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_during_sync_leaves_no_torn_file(alice: Client, bob: Client, cloud: Path, sig: int) -> None:
     for i in range(40):
         alice.write(f"big/{i:02}.bin", os.urandom(4 << 20))
     alice.sync()
@@ -154,7 +155,7 @@ def test_ctrl_c_during_sync_leaves_no_torn_file(alice: Client, bob: Client, clou
     while time.monotonic() < deadline and not (bob.root / "big").exists():
         time.sleep(0.02)
     time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     proc.communicate(timeout=60)
     for path in (bob.root / "big").glob("*"):
         if not path.name.startswith(".pansync"):
