@@ -68,7 +68,7 @@ class Client:
     def sync(self, *, dry_run: bool = False, force: bool = False) -> FolderResult:
         runner = self.runner()
         try:
-            return runner.run(SyncOptions(dry_run=dry_run, force=force, lock_wait_s=5))
+            return runner.run(SyncOptions(dry_run=dry_run, force=force, lock_wait_s=15))
         finally:
             runner.close()
 

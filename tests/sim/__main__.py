@@ -25,18 +25,23 @@ def main() -> int:
     parser.add_argument("--start", type=int, default=0, help="first seed")
     parser.add_argument("--seed", type=int, help="replay this one seed")
     parser.add_argument("--clients", type=int, default=3, choices=[2, 3, 4])
-    parser.add_argument("--remote", choices=["file"], default="file")
+    parser.add_argument(
+        "--remote",
+        choices=["file", "fakepcs"],
+        default="file",
+        help="fakepcs runs with 3%% of requests failing",
+    )
     parser.add_argument("--no-shrink", action="store_true", help="report failing seeds as drawn")
     args = parser.parse_args()
     configure_logging(verbosity=0, log_dir=None, console=True, stream=open(os.devnull, "w"))  # noqa: SIM115
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
     runs = violations = 0
     for seed in seeds:
-        outcome = run_seed(seed, args.clients)
+        outcome = run_seed(seed, args.clients, remote=args.remote)
         runs += 1
         if outcome.violations:
             violations += 1
-            steps = outcome.steps if args.no_shrink else shrink(outcome, args.clients)
+            steps = outcome.steps if args.no_shrink else shrink(outcome, args.clients, args.remote)
             print(f"seed {seed}: {len(outcome.violations)} violation(s): {outcome.violations[0]}")
             for step in steps:
                 print(f"    {step}")

@@ -25,6 +25,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pansync.errors import MassDeleteRefused
 from pansync.index_store import load_index
@@ -90,14 +91,24 @@ def draw_steps(seed: int, clients: int, count: int | None = None) -> list[Step]:
 
 
 class Simulation:
-    def __init__(self, base: Path, clients: int) -> None:
-        self.cloud = base / "cloud"
-        self.cloud.mkdir()
-        self.clients = [
-            Client(base, f"c{i}", self.cloud.as_uri(), extra_config=CONFIG) for i in range(clients)
-        ]
+    def __init__(self, base: Path, clients: int, remote: str = "file", seed: int = 0) -> None:
+        self.server: Any = None
+        if remote == "fakepcs":
+            self.server = _start_fakepcs(base / "fakepcs", seed)
+            self.cloud = base / "fakepcs" / "apps" / "bypy" / "sim"
+            url = "baidu:/apps/bypy/sim"
+        else:
+            self.cloud = base / "cloud"
+            self.cloud.mkdir()
+            url = self.cloud.as_uri()
+        self.clients = [Client(base, f"c{i}", url, extra_config=CONFIG) for i in range(clients)]
         for c in self.clients:
             c.root.mkdir(parents=True)
+            if self.server is not None:
+                from pansync.auth import store_tokens
+
+                c.env["PANSYNC_BAIDU_ENDPOINT"] = self.server.url
+                store_tokens(c.home / "state", self.server.token, self.server.refresh_token)
         self.held: list[set[bytes]] = []  # contents a client held at each of its syncs
         self.replaced_in_cloud: set[bytes] = set()
         self.generations: list[int] = []
@@ -130,8 +141,11 @@ class Simulation:
                 return
             if step.who < 0 and path.exists():
                 self.replaced_in_cloud.add(path.read_bytes())
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(step.content)
+            if step.who < 0 and self.server is not None:
+                self.server.put_file(f"/apps/bypy/sim/{step.path}", step.content)  # the web app
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(step.content)
             self._wrote(index, step.who, root, step.path)
         elif step.op == "delete":
             if step.who < 0:
@@ -281,21 +295,38 @@ class Simulation:
                 self.violations.append(f"4: {client.name}'s synced tree differs from the index")
 
 
-def run_seed(seed: int, clients: int, steps: list[Step] | None = None) -> Outcome:
+def _start_fakepcs(root: Path, seed: int) -> Any:
+    """fakepcs over real HTTP with faults on: 3% of requests answer a 5xx page (retried)."""
+    contrib = str(Path(__file__).resolve().parents[2] / "contrib")
+    if contrib not in sys.path:
+        sys.path.insert(0, contrib)
+    from fakepcs.testing import start_server
+
+    server = start_server(root)
+    server.set_faults(seed=seed, error_rate={"*": 0.03}, error_kind="5xx")
+    return server
+
+
+def run_seed(seed: int, clients: int, steps: list[Step] | None = None, remote: str = "file") -> Outcome:
     steps = steps if steps is not None else draw_steps(seed, clients)
     with tempfile.TemporaryDirectory(prefix=f"pansync-sim-{seed}-") as tmp:
-        sim = Simulation(Path(tmp), clients)
+        sim = Simulation(Path(tmp), clients, remote, seed)
         try:
             for i, step in enumerate(steps):
                 sim.apply(i, step)
+            if sim.server is not None:
+                sim.server.clear_faults()  # the final settling is judged, not the weather
             sim.settle()
             sim.check(steps)
         except Exception as exc:  # any crash of the engine is a violation, with its seed
             sim.violations.append(f"exception: {type(exc).__name__}: {exc}")
+        finally:
+            if sim.server is not None:
+                sim.server.stop()
         return Outcome(seed, steps, sim.violations)
 
 
-def shrink(outcome: Outcome, clients: int) -> list[Step]:
+def shrink(outcome: Outcome, clients: int, remote: str = "file") -> list[Step]:
     """Drop steps one at a time while the run still fails: a short list is a readable bug report."""
     steps = list(outcome.steps)
     changed = True
@@ -303,7 +334,7 @@ def shrink(outcome: Outcome, clients: int) -> list[Step]:
         changed = False
         for i in range(len(steps)):
             candidate = steps[:i] + steps[i + 1 :]
-            if run_seed(outcome.seed, clients, candidate).violations:
+            if run_seed(outcome.seed, clients, candidate, remote).violations:
                 steps = candidate
                 changed = True
                 break

@@ -34,3 +34,9 @@ def test_a_planted_loss_is_caught() -> None:
     finally:
         simulation.Simulation.settle = original  # type: ignore[method-assign]
     assert any(v.startswith("2:") for v in outcome.violations)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_three_clients_on_fakepcs_with_faults(seed: int) -> None:
+    outcome = run_seed(100 + seed, clients=3, remote="fakepcs")
+    assert not outcome.violations, (outcome.violations, [str(s) for s in outcome.steps])
