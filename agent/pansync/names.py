@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import unicodedata
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +46,16 @@ def is_under(key: str, prefix: str) -> bool:
     return key == prefix or key.startswith(prefix + "/")
 
 
+_SAFE_KEY = re.compile(
+    r"(?!\.\.?(?:/|\Z))[^/\\\x00-\x1f\ud800-\udfff]{1,63}"
+    r"(?:/(?!\.\.?(?:/|\Z))[^/\\\x00-\x1f\ud800-\udfff]{1,63})*"
+)
+"""Paths `validate_rel_path` surely accepts: components of 1 to 63 characters (so at most 252
+UTF-8 bytes) with no separator, backslash, control character or lone surrogate, and neither `.`
+nor `..`. One C-level match instead of a Python loop per character for 100,000 listed paths; any
+path it does not match gets the full check (and its precise message)."""
+
+
 def validate_rel_path(rel_path: str) -> str:
     """Check a path that came from untrusted data (a listing, the index, the lock) and return it.
 
@@ -52,6 +63,8 @@ def validate_rel_path(rel_path: str) -> str:
     a component, backslashes (a Windows separator that could escape the root there), names that are
     not UTF-8, and components longer than a file system can hold.
     """
+    if _SAFE_KEY.fullmatch(rel_path) is not None:
+        return rel_path
     if not rel_path or rel_path.startswith("/") or "\x00" in rel_path:
         raise UnsafePath(printable(rel_path), "not a relative path")
     try:

@@ -10,7 +10,6 @@ moved belongs to `plan` and `execute`.
 from __future__ import annotations
 
 import json
-import re
 import socket
 import time
 import uuid
@@ -87,15 +86,6 @@ _SETTLING = (Upload, Download, RemoteMkdir, LocalMkdir, Record, Forget, RemoteTr
 """Actions that, once done, leave a synced record equal to both sides (or no record and neither
 side): a round made only of these, all done, with no conflict, needs no second look. Moves and
 renames do not qualify: the parents they create are learnt by the next scan."""
-
-_SAFE_KEY = re.compile(
-    r"(?!\.\.?(?:/|\Z))[^/\\\x00-\x1f\ud800-\udfff]{1,63}"
-    r"(?:/(?!\.\.?(?:/|\Z))[^/\\\x00-\x1f\ud800-\udfff]{1,63})*"
-)
-"""Paths `names.validate_rel_path` surely accepts: components of 1 to 63 characters (so at most 252
-UTF-8 bytes) with no separator, backslash, control character or lone surrogate, and neither `.`
-nor `..`. One C-level match instead of a Python loop per character for 100,000 listed paths; any
-path it does not match gets the full check (and its precise message)."""
 
 
 @dataclass(frozen=True)
@@ -230,7 +220,7 @@ class FolderSync:
         issues = list(scan.issues) + remote_issues
         for key in scan.tree.keys() - remote_tree.keys():
             try:
-                _valid_key(key)  # a name the listing would refuse to bring back must not go up
+                validate_rel_path(key)  # a name the listing would refuse to bring back must not go up
                 why = self.remote.check_name(self.remote.to_remote_name(key))
                 message = f"the remote cannot hold this name: {why}"
             except UnsafePath as exc:
@@ -321,7 +311,7 @@ class FolderSync:
             self.remote.on_skip = skipped
         for entry in self.remote.list_tree():
             try:
-                key = _valid_key(key_of(from_remote_name(entry.name)))
+                key = validate_rel_path(key_of(from_remote_name(entry.name)))
             except UnsafePath as exc:
                 issues.append(
                     ScanIssue(printable(entry.name), f"unsafe name in the cloud listing: {exc.message}")
@@ -538,13 +528,6 @@ class FolderSync:
             self.state.delete_tree(key)
             self.state.set_exclusion(key, pending=False)
             self.log.info("excluded", path=key)
-
-
-def _valid_key(key: str) -> str:
-    """`validate_rel_path(key)`, with the everyday path accepted by one regex match (`_SAFE_KEY`)."""
-    if _SAFE_KEY.fullmatch(key) is not None:
-        return key
-    return validate_rel_path(key)
 
 
 def _covered(key: str, folders: set[str]) -> bool:
