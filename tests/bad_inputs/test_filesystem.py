@@ -65,6 +65,9 @@ def test_an_unreadable_file_is_skipped_and_retried_with_real_permissions(world_b
     locked = client.write("private/locked.txt", "secret")
     for path in [world_base, *world_base.rglob("*")]:
         os.chown(path, NOBODY, NOBODY)
+    reach = _as_nobody(client, "--version")
+    if reach.returncode != 0:  # e.g. a checkout inside a 0700 folder: nobody cannot import PanSync
+        pytest.skip(f"user nobody cannot run PanSync from this checkout: {reach.stderr.strip()[:120]}")
     locked.chmod(0)  # even its owner may not read it
     out = _as_nobody(client, "sync")
     assert out.returncode == 0, out.stderr
