@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.sim.simulation import Step, run_seed
@@ -40,3 +42,20 @@ def test_a_planted_loss_is_caught() -> None:
 def test_three_clients_on_fakepcs_with_faults(seed: int) -> None:
     outcome = run_seed(100 + seed, clients=3, remote="fakepcs")
     assert not outcome.violations, (outcome.violations, [str(s) for s in outcome.steps])
+
+
+def test_the_long_run_result_replaces_only_its_block(tmp_path: Path) -> None:
+    from tests.sim.__main__ import RECORD_BEGIN, RECORD_END, clients_for, record
+
+    doc = tmp_path / "RELIABILITY.md"
+    doc.write_text(
+        f"# 可靠性\n\nbefore\n\n{RECORD_BEGIN}\nNot run yet.\n{RECORD_END}\n\nafter\n", encoding="utf-8"
+    )
+    record(doc, "python tests/sim --seeds 2", "2 runs, 1 violations", ["seed 7 (3 clients): 4: x"], 3725.0)
+    text = doc.read_text(encoding="utf-8")
+    assert "Not run yet." not in text
+    assert "**2 runs, 1 violations** in 1 h 02 min 05 s" in text
+    assert "seed 7 (3 clients): 4: x" in text
+    assert text.startswith("# 可靠性\n\nbefore\n") and text.endswith("\n\nafter\n")
+    assert [clients_for(s, "mix") for s in range(4)] == [2, 3, 4, 2]
+    assert clients_for(5, "4") == 4
