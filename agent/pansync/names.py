@@ -11,12 +11,14 @@ import os
 import posixpath
 import re
 import unicodedata
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 from pansync.errors import UnsafePath
 
 __all__ = [
+    "ancestors",
     "case_conflict_name",
     "conflict_copy_name",
     "is_under",
@@ -39,6 +41,14 @@ def key_of(rel_path: str) -> str:
 def parent_key(key: str) -> str:
     """`a/b/c` → `a/b`; a top-level key's parent is ``""`` (the root)."""
     return posixpath.dirname(key)
+
+
+def ancestors(key: str) -> Iterator[str]:
+    """The folders above `key`, nearest first: `a/b/c` → `a/b`, `a`."""
+    parent = parent_key(key)
+    while parent:
+        yield parent
+        parent = parent_key(parent)
 
 
 def is_under(key: str, prefix: str) -> bool:

@@ -22,7 +22,7 @@ deleted folder come from one count.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -52,7 +52,7 @@ from pansync.model import (
     SyncedEntry,
     SyncedTree,
 )
-from pansync.names import case_conflict_name, conflict_copy_name, is_under, parent_key
+from pansync.names import ancestors, case_conflict_name, conflict_copy_name, is_under
 
 __all__ = ["Conflict", "Plan", "PlanOptions", "plan"]
 
@@ -151,16 +151,9 @@ def _fingerprints_match(local: LocalEntry, remote: RemoteEntry, synced: SyncedEn
     )
 
 
-def _ancestors(key: str) -> Iterable[str]:
-    parent = parent_key(key)
-    while parent:
-        yield parent
-        parent = parent_key(parent)
-
-
 def _blocked(tree: Mapping[str, LocalEntry] | Mapping[str, RemoteEntry], key: str) -> bool:
     """A move cannot land below a path that is still a file on the side it moves on."""
-    return any(a in tree and tree[a].kind is Kind.FILE for a in _ancestors(key))
+    return any(a in tree and tree[a].kind is Kind.FILE for a in ancestors(key))
 
 
 def _rebase_name(name: str, old_prefix: str, new_prefix: str) -> str:
@@ -220,7 +213,7 @@ class _Below:
             if scans < self.SCANS_BEFORE_INDEX:
                 self._scans[id(tree)] = scans + 1
                 return [k for k in tree if is_under(k, key)]
-            parents = {a for k in tree for a in _ancestors(k)}
+            parents = {a for k in tree for a in ancestors(k)}
             self._parents[id(tree)] = parents
         if key not in parents:
             return [key] if key in tree else []
@@ -229,7 +222,7 @@ class _Below:
     def added(self, tree: Mapping[str, object], key: str) -> None:
         parents = self._parents.get(id(tree))
         if parents is not None:
-            parents.update(_ancestors(key))
+            parents.update(ancestors(key))
 
 
 def _rebase_tree(tree: dict[str, _E], old: str, new: str, new_name: str, below: _Below) -> None:
@@ -247,7 +240,7 @@ def _rebase_tree(tree: dict[str, _E], old: str, new: str, new_name: str, below: 
     if root is None:
         return
     name = new_name
-    for ancestor in _ancestors(new):
+    for ancestor in ancestors(new):
         name = posixpath.dirname(name)
         if ancestor in tree:
             break
@@ -524,12 +517,12 @@ class _Planner:
         for key in keys:
             synced = self.synced.get(key)
             if _local_state(self.local.get(key), synced) == "changed":
-                local_dirty.update(_ancestors(key))
+                local_dirty.update(ancestors(key))
             if _remote_state(self.remote.get(key), synced) == "changed":
-                remote_dirty.update(_ancestors(key))
+                remote_dirty.update(ancestors(key))
         for key in self.options.frozen:
-            local_dirty.update(_ancestors(key))
-            remote_dirty.update(_ancestors(key))
+            local_dirty.update(ancestors(key))
+            remote_dirty.update(ancestors(key))
         return local_dirty, remote_dirty
 
     def _merge_key(self, key: str, local_dirty: bool, remote_dirty: bool) -> None:
@@ -653,7 +646,7 @@ class _Planner:
             counts: dict[str, int] = {}
             for k, e in self.synced.items():
                 if e.kind is Kind.FILE:
-                    for ancestor in _ancestors(k):
+                    for ancestor in ancestors(k):
                         counts[ancestor] = counts.get(ancestor, 0) + 1
             self.file_counts = counts
         return self.file_counts.get(key, 0)
@@ -668,7 +661,7 @@ class _Planner:
         local_dirs = {a.key for a in self.actions if isinstance(a, LocalTrash) and a.local.kind is Kind.DIR}
 
         def covered(key: str, dirs: set[str]) -> bool:
-            return any(ancestor in dirs for ancestor in _ancestors(key))
+            return any(ancestor in dirs for ancestor in ancestors(key))
 
         self.actions = [
             a
@@ -681,7 +674,7 @@ class _Planner:
 def _without_frozen(tree: dict[str, Any], frozen: frozenset[str]) -> None:
     if not frozen:
         return
-    for key in [k for k in tree if k in frozen or any(a in frozen for a in _ancestors(k))]:
+    for key in [k for k in tree if k in frozen or any(a in frozen for a in ancestors(k))]:
         del tree[key]
 
 

@@ -1,23 +1,21 @@
-"""Transfer progress for people: rich bars on a terminal, plain lines in a log or a pipe."""
+"""Transfer progress for people: rich bars on a terminal, plain lines in a log or a pipe.
+
+`rich.progress` is imported only when there is a terminal to draw on: a sync in a pipe or under a
+service manager does not pay for it at start-up."""
 
 from __future__ import annotations
 
 import sys
 import threading
 from types import TracebackType
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TransferSpeedColumn,
-)
+from typing import TYPE_CHECKING
 
 from pansync.execute import TransferSink
 from pansync.units import format_size
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
 
 __all__ = ["PlainSink", "RichSink", "make_sink"]
 
@@ -26,6 +24,8 @@ class RichSink(TransferSink):
     """One bar per transfer in flight; bars vanish when done so the screen stays short."""
 
     def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
         self._progress = Progress(
             TextColumn("{task.fields[arrow]} {task.description}", justify="left"),
             BarColumn(),

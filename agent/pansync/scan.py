@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import stat
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -29,7 +29,7 @@ from pansync.errors import RootMissing
 from pansync.hashing import md5_file
 from pansync.ignore import IgnoreRules
 from pansync.model import Kind, LocalEntry, SyncedEntry
-from pansync.names import printable
+from pansync.names import ancestors, printable
 
 __all__ = ["ScanIssue", "ScanResult", "scan_local"]
 
@@ -84,8 +84,13 @@ def scan_local(
     ignore: IgnoreRules,
     *,
     hasher: Callable[[Path], str] = md5_file,
+    scope: Collection[str] | None = None,
 ) -> ScanResult:
-    """Walk `root` and return its tree keyed by NFC path, with MD5s for every file."""
+    """Walk `root` and return its tree keyed by NFC path, with MD5s for every file.
+
+    With `scope` (keys the watcher saw change), only those keys, everything below them and their
+    parent folders are looked at: the folders on the way down are listed, nothing else is entered.
+    """
     result = ScanResult()
     by_inode: dict[int, SyncedEntry] | None = None
     try:
@@ -99,10 +104,13 @@ def scan_local(
     s_isdir, s_isreg, s_islnk = stat.S_ISDIR, stat.S_ISREG, stat.S_ISLNK
     file_kind, dir_kind = Kind.FILE, Kind.DIR
     to_hash: list[tuple[str, str]] = []  # (key, on-disk path), in walk order
-    stack: list[tuple[str, str]] = [(str(root), "")]  # (on-disk folder path, key prefix)
+    scoped = frozenset(scope or ())
+    above = {parent for key in scoped for parent in ancestors(key)}
+    # (on-disk folder path, key prefix, whether every entry in it is wanted)
+    stack: list[tuple[str, str, bool]] = [(str(root), "", scope is None)]
     name_prefix: dict[str, str] = {"": ""}  # key prefix -> on-disk relative spelling
     while stack:
-        folder, prefix = stack.pop()
+        folder, prefix, whole = stack.pop()
         try:
             with os.scandir(folder) as it:
                 items = sorted(it, key=_by_name)
@@ -131,6 +139,9 @@ def scan_local(
                 key = rel_name  # one string for both (a 100,000-entry tree is smaller)
             else:
                 key = f"{prefix}/{key_name}" if prefix else key_name
+            inside = whole or key in scoped
+            if not (inside or key in above):
+                continue
             try:
                 st = item.stat(follow_symlinks=False)
             except FileNotFoundError:
@@ -161,7 +172,7 @@ def scan_local(
             if is_dir:
                 tree[key] = LocalEntry(rel_name, dir_kind, 0, st.st_mtime_ns, st.st_ino, "")
                 name_prefix[key] = rel_name
-                stack.append((item.path, key))
+                stack.append((item.path, key, inside))
                 continue
             record = synced.get(key)
             if record is None or record.local_inode != st.st_ino:

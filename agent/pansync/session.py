@@ -14,6 +14,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -49,12 +50,12 @@ from pansync.errors import (
     UnsafePath,
 )
 from pansync.execute import ExecReport, Executor, TransferSink
-from pansync.ignore import IgnoreRules
-from pansync.index import IndexTooNew, SharedIndex
-from pansync.index_store import UNREADABLE, commit_index, load_index
+from pansync.ignore import IGNORE_FILE, IgnoreRules
+from pansync.index import IndexTooNew, SharedIndex, decode_index
+from pansync.index_store import UNREADABLE, commit_index, read_index_file
 from pansync.lock import Lease
-from pansync.model import Kind, RemoteEntry, SyncedEntry
-from pansync.names import is_under, key_of, printable, validate_rel_path
+from pansync.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
+from pansync.names import ancestors, is_under, key_of, printable, validate_rel_path
 from pansync.paths import Locations
 from pansync.plan import Conflict, Plan, PlanOptions, plan
 from pansync.remote.base import Remote
@@ -69,6 +70,9 @@ log = structlog.get_logger("pansync.session")
 
 ROOT_MARKER = ".pansync.root"
 """In the local root: says which folder pairing this directory belongs to (DESIGN §2, missing root)."""
+
+SEEN_GENERATION = "index_generation"
+"""State meta: the shared index generation this client's last sync ended at (scoped syncs need it)."""
 
 REMOTE_MARKER = ".config/folder.json"
 """Under the remote's `.pansync/`: its presence says the remote was set up by PanSync."""
@@ -88,11 +92,19 @@ side): a round made only of these, all done, with no conflict, needs no second l
 renames do not qualify: the parents they create are learnt by the next scan."""
 
 
+SCOPE_MAX = 1000
+"""More changed paths than this in one batch are synced by a full sync: past a few thousand stats
+and listings of single paths, walking both trees is cheaper."""
+
+
 @dataclass(frozen=True)
 class SyncOptions:
     dry_run: bool = False
     force: bool = False
     lock_wait_s: float = 30.0
+    scope: frozenset[str] | None = None
+    """Keys the watcher saw change: when nothing else can have changed (see `FolderSync._scope_for`),
+    only they, what lies below them and their parent folders are scanned, listed and planned."""
 
 
 @dataclass
@@ -106,6 +118,8 @@ class FolderResult:
     uploaded_bytes: int = 0
     downloaded_bytes: int = 0
     converged: bool = False
+    scoped: bool = False
+    """True when the sync looked only at the changed paths (`SyncOptions.scope`)."""
 
     @property
     def dry_run_lines(self) -> list[str]:
@@ -155,11 +169,15 @@ class FolderSync:
         self.state = StateStore(folder_state_path(locs, folder.name))
         self.local_trash = LocalTrash(locs.state_dir / "trash" / folder.name)
         self.log = log.bind(folder=folder.name)
-        self.index: SharedIndex | None = None
+        self._index: SharedIndex | None = None
+        self._index_bytes: bytes | None = None
+        self._index_rebuild = False
+        """The index as read under the lock, header verified, entries decoded on first use."""
         self.index_generation = 0
         self._frozen: set[str] = set()
         self._index_issues: list[ScanIssue] = []
         self._settled = False
+        self._scope: frozenset[str] | None = None
 
     def close(self) -> None:
         self.state.close()
@@ -176,6 +194,7 @@ class FolderSync:
             crash_point("holding-lock")
             self._clean_temps()
             self._load_index(result)
+            self._scope = self._scope_for(options, first_sync)
             executed = False
             for _ in range(MAX_ROUNDS):
                 result.rounds += 1
@@ -185,9 +204,14 @@ class FolderSync:
                 executed = True
                 if self._settled:
                     break  # every action done as planned: a verification round would find nothing
+            result.scoped = self._scope is not None
             if not options.dry_run:
-                if executed or self.index is None:
-                    self._commit_index(result, lease)
+                committed = True
+                if executed or self.index_generation <= 0 or self._index_rebuild:
+                    committed = self._commit_index(result, lease)
+                if committed:
+                    self.state.set_meta(SEEN_GENERATION, str(self.index_generation))
+                result.issues += [i for i in self._index_issues if i not in result.issues]  # found late
                 register_client(
                     self.remote,
                     ClientInfo.for_this_machine(self.client_id, self.config.client.name, __version__),
@@ -199,10 +223,27 @@ class FolderSync:
             result.converged = not result.actions
         return result
 
+    def _scope_for(self, options: SyncOptions, first_sync: bool) -> frozenset[str] | None:
+        """`options.scope` if a sync of those paths alone sees every change there is to see.
+
+        That holds when no client has committed since this one's last sync (the index generation
+        it saw then is the one under the lock now): everything outside the scope then still
+        matches the synced tree, as far as PanSync's writers go. Edits made in the cloud outside
+        PanSync are the poller's to find; it asks for a full sync when it does."""
+        scope = options.scope
+        if not scope or first_sync or options.dry_run or self.index_generation <= 0 or len(scope) > SCOPE_MAX:
+            return None
+        if self.state.get_meta(SEEN_GENERATION) != str(self.index_generation):
+            return None
+        if any(key in ("", IGNORE_FILE, ROOT_MARKER) for key in scope):
+            return None
+        return scope
+
     def _round(
         self, result: FolderResult, batch: str, options: SyncOptions, heartbeat: Callable[[], None]
     ) -> bool:
-        synced = self.state.load_synced()
+        scope = self._scope
+        synced = self.state.load_synced() if scope is None else self.state.load_synced_around(scope)
         ignore = IgnoreRules.for_root(self.root, self.folder.exclude)
         if ignore.problems:
             more = f" (and {len(ignore.problems) - 1} more)" if len(ignore.problems) > 1 else ""
@@ -214,8 +255,12 @@ class FolderSync:
         if options.dry_run and not synced and not self.root.exists():
             scan = ScanResult()  # a first sync's dry run: the root is made by the real run
         else:
-            scan = scan_local(self.root, synced, ignore)
-        remote_tree, remote_issues, remote_frozen = self._list_remote(synced, ignore)
+            scan = scan_local(self.root, synced, ignore, scope=scope)
+        remote_tree, remote_issues, remote_frozen = self._list_remote(synced, ignore, scope)
+        if scope is not None and not _judgeable_alone(scope, scan.tree, remote_tree, synced):
+            self.log.info("scoped sync widened to the whole folder", paths=len(scope))
+            self._scope = None
+            return self._round(result, batch, options, heartbeat)
         frozen = set(scan.frozen) | remote_frozen
         issues = list(scan.issues) + remote_issues
         for key in scan.tree.keys() - remote_tree.keys():
@@ -241,7 +286,11 @@ class FolderSync:
                 now=self.clock(),
                 remote_case_sensitive=self.remote.caps.case_sensitive,
                 frozen=frozenset(frozen),
-                committed_deletions=committed_deletions(self.index, synced, remote_tree),
+                committed_deletions=(
+                    frozenset()  # nothing synced is gone: the index's entries are not needed
+                    if synced.keys() <= remote_tree.keys()
+                    else committed_deletions(self.index, synced, remote_tree)
+                ),
                 to_remote_name=self.remote.to_remote_name,
             ),
         )
@@ -249,9 +298,17 @@ class FolderSync:
         for issue in issues:
             self.log.warning("skipped", path=issue.rel_path, reason=issue.message)
         if not decided.actions:
-            self.state.drop_conflicts_not_in(set(scan.tree))
+            present = set(scan.tree)
+            if scope is not None:  # conflict copies outside the scope were not looked at
+                present.update(c.copy_key for c in self.state.conflicts() if not _in_scope(c.copy_key, scope))
+            self.state.drop_conflicts_not_in(present)
             return True
-        self._guard(decided, synced, options)
+        self._guard(decided, options)
+        if scope is not None:  # a conflict copy or a name set aside is judged (and committed) too
+            touched = {a.key for a in decided.actions}
+            touched.update(new for a in decided.actions if (new := getattr(a, "new_key", None)))
+            touched.update(c.copy_key for c in decided.conflicts)
+            self._scope = scope | touched
         result.actions.extend(decided.actions)
         result.conflicts.extend(decided.conflicts)
         if options.dry_run:
@@ -288,10 +345,43 @@ class FolderSync:
 
     # -- the remote tree ----------------------------------------------------------------------------
 
+    def _listing(self, synced: dict[str, SyncedEntry], scope: frozenset[str] | None) -> Iterator[RemoteEntry]:
+        """The whole cloud folder, or (scoped) the scope's keys, what lies below them and their parents."""
+        if scope is None:
+            yield from self.remote.list_tree()
+            return
+
+        def spelling(key: str) -> str:
+            record = synced.get(key)
+            return record.remote_name if record is not None else self.remote.to_remote_name(key)
+
+        blocked: set[str] = set()  # parents missing or not folders in the cloud: nothing below to ask
+        try:
+            for parent in sorted({parent for key in scope for parent in ancestors(key)}):
+                if _below(parent, blocked):
+                    continue
+                found = self.remote.stat(spelling(parent))
+                if found is None or found.kind is not Kind.DIR:
+                    blocked.add(parent)
+                if found is not None:
+                    yield found
+            for key in sorted(scope):
+                if _below(key, blocked):
+                    continue
+                found = self.remote.stat(spelling(key))
+                if found is None:
+                    continue
+                yield found
+                if found.kind is Kind.DIR:
+                    yield from self.remote.list_tree(found.name)
+        except RemoteError as exc:
+            raise ListingError(str(exc)) from exc
+
     def _list_remote(
-        self, synced: dict[str, SyncedEntry], ignore: IgnoreRules
+        self, synced: dict[str, SyncedEntry], ignore: IgnoreRules, scope: frozenset[str] | None = None
     ) -> tuple[dict[str, RemoteEntry], list[ScanIssue], set[str]]:
-        """List the cloud completely and give every file its true MD5 (reused when unchanged)."""
+        """List the cloud (completely, or the scope) and give every file its true MD5 (reused when
+        unchanged)."""
         tree: dict[str, RemoteEntry] = {}
         issues: list[ScanIssue] = []
         frozen: set[str] = set()
@@ -309,7 +399,7 @@ class FolderSync:
 
         if hasattr(self.remote, "on_skip"):
             self.remote.on_skip = skipped
-        for entry in self.remote.list_tree():
+        for entry in self._listing(synced, scope):
             try:
                 key = validate_rel_path(key_of(from_remote_name(entry.name)))
             except UnsafePath as exc:
@@ -379,29 +469,51 @@ class FolderSync:
     def _load_index(self, result: FolderResult) -> None:
         """Read the index under the lock; an unreadable one is rebuilt at commit, never trusted."""
         self._index_issues = []
+        self._index = self._index_bytes = None
+        self._index_rebuild = False
         try:
-            self.index = load_index(self.remote)
-            self.index_generation = self.index.generation if self.index else 0
+            found = read_index_file(self.remote)
         except IndexTooNew:
             raise
         except IndexCorrupt as exc:
-            self.log.error("shared index unreadable; rebuilding it from this sync", error=exc.message)
-            self._index_issues.append(
-                ScanIssue(".pansync/.index.dat", f"{exc.message}; rebuilt from a listing")
-            )
-            self.index = None
+            self._index_unreadable(exc)
+            return
+        self.index_generation, self._index_bytes = found if found is not None else (0, None)
+
+    @property
+    def index(self) -> SharedIndex | None:
+        """The shared index's entries, decoded when first asked for (a no-op sync never asks)."""
+        if self._index_bytes is not None:
+            data, self._index_bytes = self._index_bytes, None
+            try:
+                self._index = decode_index(data)
+            except IndexCorrupt as exc:  # the checksum held: a writer's bug, rebuilt as any damage
+                self._index_unreadable(exc, header_ok=True)
+        return self._index
+
+    def _index_unreadable(self, exc: IndexCorrupt, *, header_ok: bool = False) -> None:
+        """Rebuild the index from this sync. A header that was read keeps its generation (the
+        commit's fencing finds it again); an unreadable one counts as `UNREADABLE`."""
+        self.log.error("shared index unreadable; rebuilding it from this sync", error=exc.message)
+        self._index_issues.append(ScanIssue(".pansync/.index.dat", f"{exc.message}; rebuilt from a listing"))
+        self._index = self._index_bytes = None
+        self._index_rebuild = True
+        if not header_ok:
             self.index_generation = UNREADABLE
 
-    def _commit_index(self, result: FolderResult, lease: Lease) -> None:
+    def _commit_index(self, result: FolderResult, lease: Lease) -> bool:
+        old = self.index  # decoded first: a failure there makes this a rebuild (a new generation base)
         generation = self.index_generation + 1 if self.index_generation >= 0 else self.remote.server_time_ns()
         keep = set(self._frozen) | {f.rel_path for f in result.failed}
+        scope = self._scope if old is not None else None  # a rebuild starts from the whole synced tree
         entries = next_entries(
-            self.index,
-            self.state.load_synced(),
+            old,
+            self.state.load_synced() if scope is None else self.state.load_synced_around(scope),
             keep=keep,
             client_id=self.client_id,
             generation=generation,
             now_ns=self.remote.server_time_ns(),
+            scope=scope,
         )
         index = SharedIndex(generation, self.client_id, 0, entries)
         try:
@@ -409,6 +521,9 @@ class FolderSync:
         except LockLost as exc:
             self.log.error("index not committed", error=exc.message)
             result.failed.append(ItemError(".pansync/.index.dat", exc.message))
+            return False
+        self.index_generation = generation
+        return True
 
     # -- safety rails -------------------------------------------------------------------------------
 
@@ -471,9 +586,9 @@ class FolderSync:
         """`pansync init --remark`: the user confirmed the root is the right folder."""
         self._write_marker(self.root / ROOT_MARKER, self.state.folder_id())
 
-    def _guard(self, decided: Plan, synced: dict[str, SyncedEntry], options: SyncOptions) -> None:
+    def _guard(self, decided: Plan, options: SyncOptions) -> None:
         deletions = decided.deletions
-        total = sum(1 for e in synced.values() if e.kind is Kind.FILE)
+        total = self.state.synced_file_count()  # of the whole folder, also when the sync is scoped
         limit = self.config.sync.max_delete
         if options.force or deletions < MASS_DELETE_FLOOR or not limit.exceeded(deletions, total):
             return
@@ -505,6 +620,9 @@ class FolderSync:
         self.state.drop_conflicts_not_in(present)
         skipped = [(i.rel_path, i.message) for i in result.issues]
         skipped += [(f.rel_path, f.message) for f in result.failed]
+        if self._scope is not None:  # what was skipped outside the scope still is
+            scope = self._scope
+            skipped += [(s.key, s.reason) for s in self.state.skipped() if not _in_scope(s.key, scope)]
         self.state.replace_skipped(skipped)
         self._finish_exclusions(result)
         self.state.set_meta("last_sync_ns", str(self.remote.server_time_ns()))
@@ -530,12 +648,34 @@ class FolderSync:
             self.log.info("excluded", path=key)
 
 
-def _covered(key: str, folders: set[str]) -> bool:
+def _in_scope(key: str, scope: frozenset[str]) -> bool:
+    return key in scope or _below(key, scope)
+
+
+def _judgeable_alone(
+    scope: frozenset[str],
+    local: dict[str, LocalEntry],
+    remote: dict[str, RemoteEntry],
+    synced: dict[str, SyncedEntry],
+) -> bool:
+    """Can the scope's keys be judged without the rest of the folder? Not when a folder above them
+    is not a folder on both sides and in the synced tree (a parent deleted or replaced touches its
+    other children too), nor when the cloud answered for a name that was not asked about (on a
+    case-insensitive cloud, `Readme.md` finds `README.md`: a twin only a full sync can sort out)."""
+    parents = {p for key in scope for p in ancestors(key)}
+    for parent in parents:
+        trio = (local.get(parent), remote.get(parent), synced.get(parent))
+        if any(entry is None or entry.kind is not Kind.DIR for entry in trio):
+            return False
+    return all(key in parents or _in_scope(key, scope) for key in remote)
+
+
+def _covered(key: str, folders: AbstractSet[str]) -> bool:
     """`any(is_under(key, f) for f in folders)`, by walking up from `key` instead of over `folders`."""
     return key in folders or _below(key, folders)
 
 
-def _below(key: str, folders: set[str]) -> bool:
+def _below(key: str, folders: AbstractSet[str]) -> bool:
     parent = key.rpartition("/")[0]
     while parent:
         if parent in folders:

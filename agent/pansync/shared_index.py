@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from pansync.index import IndexEntry, SharedIndex
 from pansync.model import RemoteEntry, SyncedEntry
-from pansync.names import is_under
+from pansync.names import ancestors, is_under
 
 __all__ = ["committed_deletions", "known_md5", "next_entries"]
 
@@ -62,12 +62,41 @@ def next_entries(
     client_id: str,
     generation: int,
     now_ns: int,
+    scope: frozenset[str] | None = None,
 ) -> dict[str, IndexEntry]:
     """The entries of the next index after a batch: our synced tree (which the batch made equal to
     the cloud), old entries under `keep` (paths this client could not judge: frozen, excluded,
-    failed) carried unchanged, and tombstones for what disappeared."""
-    keep = list(keep)
+    failed) carried unchanged, and tombstones for what disappeared.
+
+    A scoped batch (`scope`: the keys it synced) judged nothing outside them: there every old entry
+    is carried unchanged, and `synced` need only hold the scope's records."""
     old_entries = old.entries if old is not None else {}
+    if scope is None:
+        return _next(old_entries, synced, list(keep), client_id, generation, now_ns)
+
+    def inside(key: str) -> bool:
+        return key in scope or any(parent in scope for parent in ancestors(key))
+
+    carried = {key: e for key, e in old_entries.items() if not inside(key)}
+    judged = _next(
+        {key: e for key, e in old_entries.items() if key not in carried},
+        {key: s for key, s in synced.items() if inside(key)},
+        list(keep),
+        client_id,
+        generation,
+        now_ns,
+    )
+    return carried | judged
+
+
+def _next(
+    old_entries: Mapping[str, IndexEntry],
+    synced: Mapping[str, SyncedEntry],
+    keep: list[str],
+    client_id: str,
+    generation: int,
+    now_ns: int,
+) -> dict[str, IndexEntry]:
     entries: dict[str, IndexEntry] = {}
     for key, s in synced.items():
         if _covered(key, keep) and key in old_entries:

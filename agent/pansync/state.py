@@ -10,12 +10,13 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from pansync.model import Kind, SyncedEntry
+from pansync.names import ancestors
 
 __all__ = ["ConflictRecord", "SkippedItem", "StateStore", "TrashRecord"]
 
@@ -127,11 +128,25 @@ class StateStore:
 
         Column affinity makes every value the right type already. A side's name equal to the key
         (the usual case) shares the key's string, which keeps a 100,000-entry tree smaller."""
-        kinds = _KINDS
         entries: dict[str, SyncedEntry] = {}
-        for key, kind, size, md5, lname, lmtime, linode, rname, rid, rmtime in self._db.execute(
-            f"SELECT {_COLUMNS} FROM synced"
-        ):
+        self._read_synced(entries, f"SELECT {_COLUMNS} FROM synced", ())
+        return entries
+
+    def load_synced_around(self, keys: Iterable[str]) -> dict[str, SyncedEntry]:
+        """The synced records of `keys`, of everything below them and of their parent folders:
+        what a sync scoped to `keys` compares against, read through the primary key's index."""
+        entries: dict[str, SyncedEntry] = {}
+        tops = set(keys)
+        for key in tops | {parent for top in tops for parent in ancestors(top)}:
+            self._read_synced(entries, f"SELECT {_COLUMNS} FROM synced WHERE key = ?", (key,))
+        for key in tops:  # "a/" <= k < "a0": every key below "a" ("0" follows "/" in code points)
+            query = f"SELECT {_COLUMNS} FROM synced WHERE key >= ? AND key < ?"
+            self._read_synced(entries, query, (key + "/", key + "0"))
+        return entries
+
+    def _read_synced(self, entries: dict[str, SyncedEntry], query: str, args: tuple[str, ...]) -> None:
+        kinds = _KINDS
+        for key, kind, size, md5, lname, lmtime, linode, rname, rid, rmtime in self._db.execute(query, args):
             entries[key] = SyncedEntry(
                 kinds[kind],
                 size,
@@ -143,13 +158,17 @@ class StateStore:
                 rid,
                 rmtime,
             )
-        return entries
 
     def synced_keys(self) -> set[str]:
         return {key for (key,) in self._db.execute("SELECT key FROM synced")}
 
     def synced_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM synced").fetchone()[0])
+
+    def synced_file_count(self) -> int:
+        return int(
+            self._db.execute("SELECT count(*) FROM synced WHERE kind = ?", (Kind.FILE.value,)).fetchone()[0]
+        )
 
     def put(self, key: str, entry: SyncedEntry) -> None:
         self._db.execute(

@@ -29,7 +29,7 @@ from pansync.config import SyncConfig
 from pansync.errors import LockHeld, PanSyncError
 from pansync.execute import TransferSink
 from pansync.log import get_logger
-from pansync.session import FolderResult, SyncOptions
+from pansync.session import SCOPE_MAX, FolderResult, SyncOptions
 from pansync.units import TimeWindow
 from pansync.workqueue import Batch, WorkQueue
 
@@ -116,6 +116,7 @@ class FolderRuntime:
                 "last_error": self.last_error,
                 "next_run": self.next_run,
                 "runs": self.finished,
+                "last_outcome": dict(self.last_outcome),
                 "watch": self.watch_mode,
                 "transfers": [
                     {"path": key, "direction": t.direction, "size": t.size, "done": t.done}
@@ -238,10 +239,11 @@ class Worker:
                 if wait and not self._stopping:
                     self._cond.wait(None if at == math.inf else min(at - now, MAX_NAP_S))
                 return None, None
-            best.sync_now = False
+            asked, best.sync_now = best.sync_now, False
             force, best.force_next = best.force_next, False
         best.runtime.update(forced=force)
-        batch = best.queue.take(now) or best.queue.covering_all()
+        scope_max = 0 if asked or force else SCOPE_MAX  # a sync asked for by hand looks at everything
+        batch = best.queue.take(now, scope_max=scope_max) or best.queue.covering_all()
         return best, batch
 
     def _sync(self, job: Job, batch: Batch) -> FolderResult | Exception:
@@ -250,7 +252,9 @@ class Worker:
         job.runner.sink = StatusSink(job.runtime)
         self.in_sync = True
         try:
-            return job.runner.run(SyncOptions(force=job.runtime.forced, lock_wait_s=self.lock_wait_s))
+            scope = frozenset(batch.scope) if batch.scope is not None else None
+            options = SyncOptions(force=job.runtime.forced, lock_wait_s=self.lock_wait_s, scope=scope)
+            return job.runner.run(options)
         except PanSyncError as exc:
             return exc
         except Exception as exc:  # a bug must not end the agent: report it, back off, go on
@@ -275,6 +279,7 @@ class Worker:
                 "conflicts": len(outcome.conflicts),
                 "failed": len(failed),
                 "skipped": len(outcome.issues),
+                "scoped": outcome.scoped,
             }
             rt.update(state="idle", last_sync=now, last_error=error, last_outcome=summary, transfers={})
             log.info("synced", folder=job.name, **summary)

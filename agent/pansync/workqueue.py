@@ -3,8 +3,9 @@
 Rows are coalesced by (source, key): a path changed a hundred times is one row. Every `put` stamps
 the row with a new sequence number; a batch remembers the highest number it covered, and only rows
 at or below it are settled when the batch ends, so a change that arrives during a batch is never
-lost. Because a sync of a folder scans both of its sides completely (`session.FolderSync`), one
-successful batch settles every row it covered, whether or not the row was due yet.
+lost. A full sync of a folder scans both of its sides completely (`session.FolderSync`), so one
+successful full batch settles every row it covered, whether or not the row was due yet; a batch of
+a few local paths alone (`Batch.scope`) settles only those.
 
 A path that fails is retried with exponential backoff (`BACKOFF_BASE_S` doubling up to
 `BACKOFF_CAP_S`); after `MAX_ATTEMPTS` it is kept as a permanent failure for `pansync status`
@@ -100,6 +101,9 @@ class Batch:
     """A few keys, for the log line that announces the batch."""
     oldest: float | None
     """When the oldest covered row was queued: the batch's latency, for logs and the bench."""
+    scope: tuple[str, ...] | None = None
+    """The local keys this batch is about, when it is only about them (every due row a local path,
+    at most `scope_max` of them): the sync may then look at those paths alone. None: a full sync."""
 
 
 _COLUMNS = "source, key, seq, queued_at, next_try, attempts, failed, last_error"
@@ -166,10 +170,12 @@ class WorkQueue:
 
     # -- taking and settling ------------------------------------------------------------------------
 
-    def take(self, now: float, sample: int = 5) -> Batch | None:
+    def take(self, now: float, sample: int = 5, scope_max: int = 0) -> Batch | None:
         """The batch for a sync starting at `now`, or None when nothing is due.
 
-        Rows stay in the queue until `complete`: a crash mid-batch leaves them for the next start.
+        With `scope_max`, a batch of at most that many due local paths (and nothing else due)
+        carries them as its `scope`. Rows stay in the queue until `complete`: a crash mid-batch
+        leaves them for the next start.
         """
         with self._lock:
             due = int(
@@ -183,7 +189,14 @@ class WorkQueue:
                 "SELECT key FROM queue WHERE failed = 0 AND next_try <= ? ORDER BY seq LIMIT ?", (now, sample)
             ).fetchall()
             oldest = self._db.execute("SELECT min(queued_at) FROM queue WHERE failed = 0").fetchone()[0]
-            return Batch(self._seq, due, tuple(str(k) for (k,) in keys), oldest)
+            scope = None
+            if 0 < due <= scope_max:
+                rows = self._db.execute(
+                    "SELECT source, key FROM queue WHERE failed = 0 AND next_try <= ?", (now,)
+                ).fetchall()
+                if all(source == SOURCE_LOCAL for source, _ in rows):
+                    scope = tuple(sorted(str(key) for _, key in rows))
+            return Batch(self._seq, due, tuple(str(k) for (k,) in keys), oldest, scope)
 
     def covering_all(self) -> Batch:
         """A batch covering every row, due or not: for a sync run for another reason (a schedule)."""
@@ -195,7 +208,8 @@ class WorkQueue:
     def complete(self, batch: Batch, failed: Mapping[str, str], now: float) -> None:
         """A sync covering `batch` finished: settle its rows; `failed` paths (key -> why) retry later.
 
-        Rows put after the batch began (seq above `high_seq`) are left as they are.
+        Rows put after the batch began (seq above `high_seq`) are left as they are, and so are rows
+        a scoped batch did not cover.
         """
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -210,11 +224,17 @@ class WorkQueue:
                 self._db.execute("CREATE TEMP TABLE IF NOT EXISTS keep (key TEXT PRIMARY KEY) WITHOUT ROWID")
                 self._db.execute("DELETE FROM temp.keep")
                 self._db.executemany("INSERT OR IGNORE INTO temp.keep VALUES (?)", [(k,) for k in failed])
-                self._db.execute(
-                    "DELETE FROM queue WHERE seq <= ? "
-                    "AND NOT (source = ? AND key IN (SELECT key FROM temp.keep))",
-                    (batch.high_seq, SOURCE_LOCAL),
-                )
+                if batch.scope is None:
+                    self._db.execute(
+                        "DELETE FROM queue WHERE seq <= ? "
+                        "AND NOT (source = ? AND key IN (SELECT key FROM temp.keep))",
+                        (batch.high_seq, SOURCE_LOCAL),
+                    )
+                else:
+                    self._db.executemany(
+                        "DELETE FROM queue WHERE seq <= ? AND source = ? AND key = ?",
+                        [(batch.high_seq, SOURCE_LOCAL, key) for key in batch.scope if key not in failed],
+                    )
                 for key, error in failed.items():
                     attempts = current.get(key, 0) + 1
                     recent = self._db.execute(

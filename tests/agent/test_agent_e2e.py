@@ -93,3 +93,21 @@ def test_files_written_one_at_a_time_arrive_and_the_agent_settles_idle(
     eventually(settled, 15, "an idle agent with an empty queue")
     folder = agent.status()["folders"]["main"]  # type: ignore[index]
     assert folder["last_error"] is None and folder["watch"] == "realtime" and folder["runs"] >= 2
+    assert folder["last_outcome"]["scoped"] is True  # a watched change syncs its own paths only
+
+
+def test_a_scoped_change_and_a_change_from_another_computer_both_arrive(
+    fast_client: Callable[[str], Client], spawn: Spawn, cloud: Path
+) -> None:
+    """Bob's commit makes Alice's next watched change widen to a full sync, which brings his down."""
+    alice, bob = fast_client("alice"), fast_client("bob")
+    alice_agent = spawn(alice).start()
+    alice.write("a/第一.txt", "1")
+    eventually(lambda: (cloud / "a" / "第一.txt").exists(), 10, "alice's first file")
+    bob.write("b/来自bob.txt", "bob")
+    bob.sync()  # a one-shot sync on the other computer: a new index generation
+    alice.write("a/第二.txt", "2")
+    eventually(lambda: (cloud / "a" / "第二.txt").exists(), 10, "alice's second file")
+    eventually(lambda: (alice.root / "b" / "来自bob.txt").exists(), 10, "bob's file at alice")
+    folder = alice_agent.status()["folders"]["main"]  # type: ignore[index]
+    assert folder["last_error"] is None

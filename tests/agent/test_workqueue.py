@@ -38,6 +38,41 @@ def test_a_batch_settles_what_it_covered_and_keeps_what_came_during_it(tmp_path:
     assert q.take(2.0) is not None
 
 
+def test_a_batch_of_a_few_local_paths_is_scoped_and_settles_only_them(tmp_path: Path) -> None:
+    q = WorkQueue(tmp_path / "q.sqlite3")
+    q.put(["文档/a.txt", "b"], SOURCE_LOCAL, 1.0)
+    batch = q.take(1.0, scope_max=10)
+    assert batch is not None and batch.scope == ("b", "文档/a.txt")
+    assert q.take(1.0).scope is None  # type: ignore[union-attr]  # no scope_max: a full sync
+    assert q.take(1.0, scope_max=1).scope is None  # type: ignore[union-attr]  # too many paths
+    q.put(["late"], SOURCE_LOCAL, 1.5)  # queued during the batch, not in its scope
+    q.complete(batch, {}, 2.0)
+    assert [i.key for i in q.items()] == ["late"]
+
+
+def test_a_remote_change_in_the_batch_means_a_full_sync(tmp_path: Path) -> None:
+    q = WorkQueue(tmp_path / "q.sqlite3")
+    q.put(["a"], SOURCE_LOCAL, 1.0)
+    q.put([""], SOURCE_REMOTE, 1.0)
+    batch = q.take(1.0, scope_max=10)
+    assert batch is not None and batch.scope is None
+    q.complete(batch, {}, 2.0)
+    assert q.items() == []
+
+
+def test_a_scoped_batch_leaves_rows_still_backing_off(tmp_path: Path) -> None:
+    q = WorkQueue(tmp_path / "q.sqlite3")
+    q.put(["bad"], SOURCE_LOCAL, 0.0)
+    first = q.take(0.0, scope_max=10)
+    assert first is not None
+    q.complete(first, {"bad": "EACCES"}, 0.0)  # retried in 5 s
+    q.put(["new"], SOURCE_LOCAL, 1.0)
+    batch = q.take(1.0, scope_max=10)
+    assert batch is not None and batch.scope == ("new",)
+    q.complete(batch, {}, 1.5)
+    assert [(i.key, i.attempts) for i in q.items()] == [("bad", 1)]
+
+
 def test_failed_paths_back_off_and_never_block_the_rest(tmp_path: Path) -> None:
     q = WorkQueue(tmp_path / "q.sqlite3")
     q.put(["bad", "good"], SOURCE_LOCAL, 0.0)

@@ -41,7 +41,17 @@ def _shared_folder(alice: Client, bob: Client, files: int = 12) -> None:
     converge(alice, bob)
 
 
+def _payload_zeroed(data: bytes) -> bytes:
+    """A writer's bug: the header and checksum are right, the compressed entries are not."""
+    from pansync.index import _parse_header
+
+    payload = _parse_header(data).payload
+    body = data[: payload.start] + bytes(payload.stop - payload.start) + data[payload.stop : -32]
+    return body + hashlib.blake2b(body, digest_size=32).digest()
+
+
 CORRUPTIONS: dict[str, Callable[[bytes], bytes]] = {
+    "checksum-valid-bad-payload": _payload_zeroed,  # found only when the entries are decoded
     "bit-flip": lambda data: data[:40] + bytes([data[40] ^ 0xFF]) + data[41:],
     "truncated": lambda data: data[: len(data) // 2],
     "foreign-magic": lambda data: b"PK\x03\x04" + data[4:],  # a zip file's magic

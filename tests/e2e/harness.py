@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pansync.config import load_config
@@ -65,10 +65,16 @@ class Client:
             remote = self.wrap_remote(remote)
         return FolderSync(config, folder, locs, remote)
 
-    def sync(self, *, dry_run: bool = False, force: bool = False) -> FolderResult:
+    def sync(
+        self, *, dry_run: bool = False, force: bool = False, scope: Iterable[str] | None = None
+    ) -> FolderResult:
+        """One sync; with `scope`, of those keys alone, as the agent syncs what its watcher saw."""
         runner = self.runner()
+        options = SyncOptions(
+            dry_run=dry_run, force=force, lock_wait_s=15, scope=None if scope is None else frozenset(scope)
+        )
         try:
-            return runner.run(SyncOptions(dry_run=dry_run, force=force, lock_wait_s=15))
+            return runner.run(options)
         finally:
             runner.close()
 

@@ -116,6 +116,8 @@ class Simulation:
         self.writes: dict[str, list[tuple[int, int]]] = {}  # key -> [(step, who)]
         self.deletes: list[tuple[int, int, str]] = []  # (step, who, key) of files
         self.syncs: dict[int, list[int]] = {i: [] for i in range(clients)}
+        self.touched: dict[int, set[str]] = {i: set() for i in range(clients)}  # what a watcher saw
+        self.seed = seed
         self.step = 0
 
     def root_of(self, who: int) -> Path:
@@ -128,11 +130,15 @@ class Simulation:
         path = root / step.path
         if step.op == "sync":
             self.syncs[step.who].append(index)
-            self.sync(self.clients[step.who])
+            # Two syncs in three are scoped to the paths this client changed, as its agent's are.
+            scoped = (self.seed + index) % 3 != 0
+            self.sync(self.clients[step.who], scope=self.touched[step.who] if scoped else None)
             return
         if step.op == "crash":
             self.crash(self.clients[step.who], step.path)
             return
+        if step.who >= 0:  # the watcher reports the path, and a rename's both ends
+            self.touched[step.who].update(key_of(p) for p in (step.path, step.other) if p)
         if not self._parent_ok(root, step.path):
             return
         key = key_of(step.path)
@@ -191,13 +197,15 @@ class Simulation:
             parent = parent.parent
         return True
 
-    def sync(self, client: Client, *, force: bool = False) -> bool:
+    def sync(self, client: Client, *, force: bool = False, scope: set[str] | None = None) -> bool:
         self.held.append({v for v in snapshot(client.root).values() if v})
         try:
-            result = client.sync(force=force)
+            result = client.sync(force=force, scope=None if scope is None else set(scope))
         except MassDeleteRefused:
-            return self.sync(client, force=True)
+            return self.sync(client, force=True, scope=scope)
         self._check_generation()
+        if not result.failed:  # a failed path stays queued, as the agent's work queue keeps it
+            self.touched[self.clients.index(client)].clear()
         return bool(result.actions) or bool(result.failed)
 
     def crash(self, client: Client, label: str) -> None:

@@ -137,7 +137,7 @@ class LocalRemote:
     def stat(self, rel_path: str) -> RemoteEntry | None:
         try:
             st = self._path(rel_path).lstat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # a parent that is a file: not there either
             return None
         except OSError as exc:
             raise RemoteError(f"cannot read {rel_path}: {exc.strerror}") from exc
