@@ -426,6 +426,7 @@ class Executor:
         temp = _temp_name(target)
         self._temp("remote", temp, add=True)
         self.sink.start(key, "up", local.size)
+        gone = False  # the temp's record is dropped only once the temp is surely not in the cloud
         try:
 
             def sent(n: int) -> None:
@@ -433,6 +434,9 @@ class Executor:
                 if self._up_bucket is not None:
                     self._up_bucket.consume(n)
 
+            # A failed upload keeps its record even after the delete below: a request the server
+            # finishes after the client gave up would leave the temp behind, for the next sync's
+            # clean-up (under the lock) to remove.
             result = self.remote.upload(source, temp, sent)
             crash_point("after-upload")
             try:
@@ -444,13 +448,20 @@ class Executor:
                     if self.keep_replaced:
                         self.remote.copy(action.replaces.name, trash_path(self.batch, action.replaces.name))
                 moved = self.remote.move(temp, target, overwrite=action.replaces is not None)
+                gone = True
             except BaseException:
                 with contextlib.suppress(Exception):
                     self.remote.delete(temp)
+                    gone = True
                 raise
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.remote.delete(temp)
+            raise
         finally:
             self.sink.finish(key)
-            self._temp("remote", temp, add=False)
+            if gone:
+                self._temp("remote", temp, add=False)
         with self._lock:
             self.report.uploaded_bytes += result.payload_bytes
         fresh = _local_entry(self.root, local.name, local.md5)

@@ -7,6 +7,7 @@ alone could mislead it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,21 @@ def test_a_sync_that_finds_nothing_changed_never_decodes_the_index(
     alice.write("d/new.txt", "new")
     assert alice.sync().converged
     assert decoded == [1]  # the commit needs the entries
+
+
+def test_a_cloud_file_replaced_by_a_symlink_is_frozen_in_a_scoped_sync_too(
+    alice: Client, cloud: Path, remote_kind: str
+) -> None:
+    file_only(remote_kind, "a symlink in a NAS folder")
+    alice.write("doc.txt", "important")
+    alice.sync()
+    (cloud / "doc.txt").unlink()
+    os.symlink("/etc/hostname", cloud / "doc.txt")
+    alice.write("doc.txt", "important, edited")
+
+    result = alice.sync(scope={"doc.txt"})
+
+    assert result.scoped
+    assert alice.read("doc.txt") == "important, edited"
+    assert any(i.rel_path == "doc.txt" and "symbolic link" in i.message for i in result.issues)
+    assert (cloud / "doc.txt").is_symlink()  # left alone

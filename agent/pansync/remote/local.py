@@ -142,7 +142,8 @@ class LocalRemote:
         except OSError as exc:
             raise RemoteError(f"cannot read {rel_path}: {exc.strerror}") from exc
         if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
-            return None
+            self.on_skip(rel_path, "symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file")
+            return None  # reported, as the listing reports it: never taken for a deletion
         return _entry(rel_path, st)
 
     def checksum(self, rel_path: str) -> str:
