@@ -178,6 +178,8 @@ class Executor:
         self._failed_above: set[str] = set()
         """Failed keys and every folder above one: an action on any of them is blocked too."""
         self._lock = threading.Lock()
+        self._released: list[tuple[str, str]] = []
+        """Temp files gone (moved over their target or deleted) whose records await `_commit`."""
         self._debug = logging.getLogger("pansync.execute").isEnabledFor(logging.DEBUG)
 
     # -- driver -------------------------------------------------------------------------------------
@@ -193,6 +195,7 @@ class Executor:
                     self._run_one(action)
             if transfers:
                 self._run_transfers(transfers)
+        self._commit([])
         report = self.report
         log.info(
             "executed",
@@ -279,22 +282,36 @@ class Executor:
                 while running:
                     finished, _ = wait(running, timeout=HEARTBEAT_S, return_when=FIRST_COMPLETED)
                     self.heartbeat()
+                    records: list[tuple[Upload | Download, SyncedEntry]] = []
                     for future in finished:
                         action = running.pop(future)
                         try:
-                            entry = future.result()
+                            records.append((action, future.result()))
                         except AuthError:
                             raise
                         except (ItemError, OSError, RemoteError) as exc:
                             self._fail(action, exc)
-                            continue
-                        self.state.put(action.key, entry)
-                        self._done(action)
+                    self._commit(records)
                     submit_more()
             except BaseException:
                 for future in running:
                     future.cancel()
                 raise
+
+    def _commit(self, records: Sequence[tuple[Upload | Download, SyncedEntry]]) -> None:
+        """Record finished transfers and forget their temp files in one transaction: one commit
+        for all the transfers a wait returned, instead of two per file. A crash before it loses
+        nothing: both sides then hold the same bytes with no record, which the next sync records."""
+        with self._lock:
+            released, self._released = self._released, []
+            if records or released:
+                with self.state.transaction():
+                    for side, path in released:
+                        self.state.remove_temp(side, path)
+                    for action, entry in records:
+                        self.state.put(action.key, entry)
+        for action, _ in records:
+            self._done(action)
 
     def _transfer(self, action: Upload | Download) -> SyncedEntry:
         if isinstance(action, Upload):
@@ -356,12 +373,13 @@ class Executor:
                 _never(action)
 
     def _temp(self, side: str, path: str, *, add: bool) -> None:
-        """Temp files are written down before they exist; the state db is used from one thread."""
+        """Temp files are written down before they exist (one thread at a time uses the state db);
+        a temp that is gone is forgotten with the next `_commit`."""
         with self._lock:
             if add:
                 self.state.add_temp(side, path)
             else:
-                self.state.remove_temp(side, path)
+                self._released.append((side, path))
 
     # -- checks -------------------------------------------------------------------------------------
 

@@ -37,6 +37,24 @@ _CAPS = RemoteCaps(
 )
 
 
+def _with_parents(target: Path, make: Callable[[], object]) -> None:
+    """Run `make` (which creates `target`); if a parent folder is missing, create the parents and
+    run it once more. Most targets' folders exist: asking first would cost two calls per file."""
+    try:
+        make()
+    except FileNotFoundError:
+        if target.parent.is_dir():
+            raise  # the parent is there: it is the source that is missing
+        target.parent.mkdir(parents=True, exist_ok=True)
+        make()
+
+
+def _create_exclusive(dest: Path) -> int:
+    fds: list[int] = []
+    _with_parents(dest, lambda: fds.append(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)))
+    return fds[0]
+
+
 def _entry(rel_path: str, st: os.stat_result) -> RemoteEntry:
     is_dir = stat.S_ISDIR(st.st_mode)
     return RemoteEntry(
@@ -167,9 +185,8 @@ class LocalRemote:
         md5 = hashlib.md5(usedforsecurity=False)  # only the MD5: a folder has no use for Baidu's digests
         sent = 0
         try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
             with open(local_path, "rb", buffering=0) as src:
-                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                fd = _create_exclusive(dest)
                 with os.fdopen(fd, "wb", buffering=0) as out:
                     # A buffer the file's size (+1 to see the end in one read), up to BLOCK_SIZE:
                     # zeroing 1 MiB for each small file would cost more than copying it.
@@ -181,11 +198,10 @@ class LocalRemote:
                         sent += n
                         if progress is not None:
                             progress(n)
-                    out.flush()
-                    os.fsync(out.fileno())
-                st_src = os.fstat(src.fileno())
-            os.utime(dest, ns=(st_src.st_atime_ns, st_src.st_mtime_ns))
-            st = dest.lstat()
+                    st_src = os.fstat(src.fileno())
+                    os.utime(fd, ns=(st_src.st_atime_ns, st_src.st_mtime_ns))
+                    os.fsync(fd)
+                    st = os.fstat(fd)
         except FileExistsError as exc:
             raise RemoteError(f"cannot upload to {rel_path}: it already exists") from exc
         except OSError as exc:
@@ -219,16 +235,22 @@ class LocalRemote:
     def move(self, src: str, dst: str, *, overwrite: bool = False) -> RemoteEntry:
         source, target = self._path(src), self._path(dst)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if overwrite or (target.exists() and source.samefile(target)):  # case-only rename
-                os.replace(source, target)
-            elif source.is_dir():
-                if target.exists() or target.is_symlink():
-                    raise FileExistsError(errno.EEXIST, "exists", str(target))
-                os.rename(source, target)
+            if overwrite:
+                _with_parents(target, lambda: os.replace(source, target))
             else:
-                os.link(source, target, follow_symlinks=False)  # fails if target exists: no clobber
-                os.unlink(source)
+                try:  # a file: a hard link fails if the target exists, so nothing is clobbered
+                    _with_parents(target, lambda: os.link(source, target, follow_symlinks=False))
+                    os.unlink(source)
+                except FileExistsError:
+                    if not source.samefile(target):
+                        raise
+                    os.replace(source, target)  # a case-only rename on a case-insensitive disk
+                except (IsADirectoryError, PermissionError):  # link(2) refuses folders (EPERM)
+                    if not source.is_dir() or source.is_symlink():
+                        raise
+                    if target.exists() or target.is_symlink():
+                        raise FileExistsError(errno.EEXIST, "exists", str(target)) from None
+                    os.rename(source, target)
             return _entry(dst, target.lstat())
         except FileExistsError as exc:
             raise RemoteError(f"cannot move {src} to {dst}: the target already exists") from exc
