@@ -11,6 +11,7 @@ import contextlib
 import json
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -48,6 +49,13 @@ class PCSHTTPServer(ThreadingHTTPServer):
         finally:
             with self.conns_lock:
                 self.conns.discard(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up mid-request (a killed sync, a timed-out retry) is the weather the
+        emulator serves in, not an error of its own: only other exceptions are printed."""
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            return
+        super().handle_error(request, client_address)
 
     def close_all_connections(self) -> None:
         """Shut down keep-alive connections so no handler thread outlives stop()."""
