@@ -105,7 +105,14 @@ def main() -> int:
     parser.add_argument("--record", type=Path, help="write the result into this Markdown file")
     args = parser.parse_args()
     # The simulation's own system trash, never the user's; emptied after each seed (contents are per seed).
-    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="pansync-sim-trash-")
+    trash = os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="pansync-sim-trash-")
+    try:
+        return _simulate(args)
+    finally:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _simulate(args: argparse.Namespace) -> int:
     _quiet_logging()
     started = time.monotonic()
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
