@@ -16,8 +16,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-import pathspec
-
 from pansync.errors import ConfigError
 from pansync.units import (
     FractionOrCount,
@@ -379,9 +377,11 @@ def exclude_patterns(value: object) -> tuple[str, ...]:
         return ()
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValueError(f"expected a list of patterns, got {value!r}; e.g. ['*.tmp', 'build/']")
+    from pansync.ignore import compile_patterns
+
     for pattern in value:
         try:
-            pathspec.GitIgnoreSpec.from_lines([pattern])
+            compile_patterns([pattern])
         except (ValueError, re.error) as error:  # pathspec lets the regex engine's error through
             raise ValueError(f"bad pattern {pattern!r} ({error}); e.g. '*.tmp'") from None
     return tuple(value)

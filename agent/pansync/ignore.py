@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from pansync.remote.base import INTERNAL_PREFIX
 
-__all__ = ["BUILTIN_PATTERNS", "IGNORE_FILE", "IgnoreRules"]
+if TYPE_CHECKING:
+    import pathspec
+
+__all__ = ["BUILTIN_PATTERNS", "IGNORE_FILE", "IgnoreRules", "compile_patterns"]
 
 IGNORE_FILE = ".pansyncignore"
 
@@ -45,13 +47,21 @@ def is_builtin_ignored(name: str) -> bool:
     return _builtin_fullmatch(name) is not None
 
 
+def compile_patterns(lines: list[str]) -> pathspec.GitIgnoreSpec:
+    """gitignore-style patterns, compiled by pathspec; raises `ValueError` or `re.error` for a bad
+    one. Imported here, not at start-up: a folder without rules never loads it (about 50 ms)."""
+    import pathspec
+
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
 class IgnoreRules:
     """The built-in names plus gitignore-style patterns, tested against relative paths."""
 
     def __init__(self, patterns: Iterable[str] = ()) -> None:
         lines = [p for p in patterns if p.strip() and not p.lstrip().startswith("#")]
         self.patterns = tuple(lines)
-        self._spec = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+        self._spec = compile_patterns(lines) if lines else None
         self.problems: tuple[str, ...] = ()
         """What was wrong with the ignore file (`for_root`): the session refuses to sync until fixed,
         since a dropped rule could upload what the user meant to keep out."""
