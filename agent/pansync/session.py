@@ -92,6 +92,10 @@ side): a round made only of these, all done, with no conflict, needs no second l
 renames do not qualify: the parents they create are learnt by the next scan."""
 
 
+PATCH_MAX = 2000
+"""More written keys than this (a first sync) and the synced tree is read again whole: one query
+beats two per key."""
+
 SCOPE_MAX = 1000
 """More changed paths than this in one batch are synced by a full sync: past a few thousand stats
 and listings of single paths, walking both trees is cheaper."""
@@ -334,7 +338,7 @@ class FolderSync:
         with the subtrees the executor wrote (`StateStore.touched`), which for a 100,000-file folder
         and a few hundred changes is a small fraction of reading it again."""
         touched, self.state.touched = self.state.touched, set()
-        if self._synced is None:
+        if self._synced is None or len(touched) > PATCH_MAX:
             self._synced = self.state.load_synced()
         elif touched:
             synced = self._synced
