@@ -51,7 +51,7 @@ from pansync.crashpoints import crash_point
 from pansync.errors import AuthError, ItemError, PanSyncError, RemoteError
 from pansync.hashing import md5_file
 from pansync.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
-from pansync.names import is_under, safe_local_path
+from pansync.names import ancestors, covered, is_under, safe_local_path
 from pansync.plan import Plan
 from pansync.ratelimit import TokenBucket
 from pansync.remote.base import Remote
@@ -214,14 +214,7 @@ class Executor:
         keys = [action.key]
         if isinstance(action, LocalRename | RemoteRename | RemoteMove | LocalMove):
             keys.append(action.new_key)
-        for key in keys:
-            if key in self._failed_above:
-                return True
-            while key:
-                if key in self._failed_keys:
-                    return True
-                key = posixpath.dirname(key)
-        return False
+        return any(key in self._failed_above or covered(key, self._failed_keys) for key in keys)
 
     def _done(self, action: Action) -> None:
         self.report.done += 1
@@ -241,10 +234,7 @@ class Executor:
             raise exc
         with self._lock:
             self._failed_keys.add(action.key)
-            key = action.key
-            while key:
-                self._failed_above.add(key)
-                key = posixpath.dirname(key)
+            self._failed_above.update([action.key, *ancestors(action.key)])
             self.report.failed.append(error)
         log.warning("action failed", action=describe(action), error=error.message)
 
@@ -444,7 +434,7 @@ class Executor:
         temp = _temp_name(target)
         self._temp("remote", temp, add=True)
         self.sink.start(key, "up", local.size)
-        gone = False  # the temp's record is dropped only once the temp is surely not in the cloud
+        uploaded = gone = False  # the temp's record is dropped only once the temp is surely not in the cloud
         try:
 
             def sent(n: int) -> None:
@@ -452,29 +442,25 @@ class Executor:
                 if self._up_bucket is not None:
                     self._up_bucket.consume(n)
 
-            # A failed upload keeps its record even after the delete below: a request the server
-            # finishes after the client gave up would leave the temp behind, for the next sync's
-            # clean-up (under the lock) to remove.
             result = self.remote.upload(source, temp, sent)
+            uploaded = True
             crash_point("after-upload")
-            try:
-                self._check_local(local)
-                if result.md5 != local.md5:
-                    raise ItemError(key, "changed during the upload; will upload it again when quiet")
-                if action.replaces is not None:
-                    self._check_remote(action.replaces)
-                    if self.keep_replaced:
-                        self.remote.copy(action.replaces.name, trash_path(self.batch, action.replaces.name))
-                moved = self.remote.move(temp, target, overwrite=action.replaces is not None)
-                gone = True
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    self.remote.delete(temp)
-                    gone = True
-                raise
+            self._check_local(local)
+            if result.md5 != local.md5:
+                raise ItemError(key, "changed during the upload; will upload it again when quiet")
+            if action.replaces is not None:
+                self._check_remote(action.replaces)
+                if self.keep_replaced:
+                    self.remote.copy(action.replaces.name, trash_path(self.batch, action.replaces.name))
+            moved = self.remote.move(temp, target, overwrite=action.replaces is not None)
+            gone = True
         except BaseException:
             with contextlib.suppress(Exception):
                 self.remote.delete(temp)
+                # After a failed upload the record stays even so: a request the server finishes
+                # after the client gave up would leave the temp behind, for the next sync's
+                # clean-up (under the lock) to remove.
+                gone = uploaded
             raise
         finally:
             self.sink.finish(key)

@@ -11,7 +11,7 @@ import os
 import posixpath
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Container, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -19,8 +19,11 @@ from pansync.errors import UnsafePath
 
 __all__ = [
     "ancestors",
+    "ancestors_of",
+    "below_any",
     "case_conflict_name",
     "conflict_copy_name",
+    "covered",
     "is_under",
     "key_of",
     "parent_key",
@@ -49,6 +52,27 @@ def ancestors(key: str) -> Iterator[str]:
     while parent:
         yield parent
         parent = parent_key(parent)
+
+
+def ancestors_of(keys: Iterable[str]) -> set[str]:
+    """Every folder above any of `keys`."""
+    return {parent for key in keys for parent in ancestors(key)}
+
+
+def below_any(key: str, folders: Container[str]) -> bool:
+    """True when a folder above `key` is one of `folders`: a walk up from `key`, never a pass over
+    `folders` (which may hold thousands)."""
+    parent = key.rpartition("/")[0]
+    while parent:
+        if parent in folders:
+            return True
+        parent = parent.rpartition("/")[0]
+    return False
+
+
+def covered(key: str, folders: Container[str]) -> bool:
+    """`any(is_under(key, f) for f in folders)`, by walking up from `key`."""
+    return key in folders or below_any(key, folders)
 
 
 def is_under(key: str, prefix: str) -> bool:

@@ -52,7 +52,15 @@ from pansync.model import (
     SyncedEntry,
     SyncedTree,
 )
-from pansync.names import ancestors, case_conflict_name, conflict_copy_name, is_under
+from pansync.names import (
+    ancestors,
+    ancestors_of,
+    below_any,
+    case_conflict_name,
+    conflict_copy_name,
+    covered,
+    is_under,
+)
 
 __all__ = ["Conflict", "Plan", "PlanOptions", "plan"]
 
@@ -213,7 +221,7 @@ class _Below:
             if scans < self.SCANS_BEFORE_INDEX:
                 self._scans[id(tree)] = scans + 1
                 return [k for k in tree if is_under(k, key)]
-            parents = {a for k in tree for a in ancestors(k)}
+            parents = ancestors_of(tree)
             self._parents[id(tree)] = parents
         if key not in parents:
             return [key] if key in tree else []
@@ -660,21 +668,18 @@ class _Planner:
         }
         local_dirs = {a.key for a in self.actions if isinstance(a, LocalTrash) and a.local.kind is Kind.DIR}
 
-        def covered(key: str, dirs: set[str]) -> bool:
-            return any(ancestor in dirs for ancestor in ancestors(key))
-
         self.actions = [
             a
             for a in self.actions
-            if not (isinstance(a, RemoteTrash) and covered(a.key, remote_dirs))
-            and not (isinstance(a, LocalTrash) and covered(a.key, local_dirs))
+            if not (isinstance(a, RemoteTrash) and below_any(a.key, remote_dirs))
+            and not (isinstance(a, LocalTrash) and below_any(a.key, local_dirs))
         ]
 
 
 def _without_frozen(tree: dict[str, Any], frozen: frozenset[str]) -> None:
     if not frozen:
         return
-    for key in [k for k in tree if k in frozen or any(a in frozen for a in ancestors(k))]:
+    for key in [k for k in tree if covered(k, frozen)]:
         del tree[key]
 
 

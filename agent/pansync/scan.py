@@ -29,7 +29,7 @@ from pansync.errors import RootMissing
 from pansync.hashing import md5_file
 from pansync.ignore import IgnoreRules
 from pansync.model import Kind, LocalEntry, SyncedEntry
-from pansync.names import ancestors, printable
+from pansync.names import ancestors_of, printable
 
 __all__ = ["ScanIssue", "ScanResult", "scan_local"]
 
@@ -105,7 +105,7 @@ def scan_local(
     file_kind, dir_kind = Kind.FILE, Kind.DIR
     to_hash: list[tuple[str, str]] = []  # (key, on-disk path), in walk order
     scoped = frozenset(scope or ())
-    above = {parent for key in scoped for parent in ancestors(key)}
+    above = ancestors_of(scoped)
     # (on-disk folder path, key prefix, whether every entry in it is wanted)
     stack: list[tuple[str, str, bool]] = [(str(root), "", scope is None)]
     name_prefix: dict[str, str] = {"": ""}  # key prefix -> on-disk relative spelling

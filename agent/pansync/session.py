@@ -14,7 +14,6 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -55,7 +54,7 @@ from pansync.index import IndexTooNew, SharedIndex, decode_index
 from pansync.index_store import UNREADABLE, commit_index, read_index_file
 from pansync.lock import Lease
 from pansync.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
-from pansync.names import ancestors, is_under, key_of, printable, validate_rel_path
+from pansync.names import ancestors_of, below_any, covered, is_under, key_of, printable, validate_rel_path
 from pansync.paths import Locations
 from pansync.plan import Conflict, Plan, PlanOptions, plan
 from pansync.remote.base import Remote
@@ -183,7 +182,7 @@ class FolderSync:
         self._settled = False
         self._scope: frozenset[str] | None = None
         self._synced: dict[str, SyncedEntry] | None = None
-        """The whole synced tree as last read, patched from `StateStore.touched` (see `_synced_now`)."""
+        """The whole synced tree as last read, patched from `StateStore.touched` (see `_synced_for`)."""
 
     def close(self) -> None:
         self.state.close()
@@ -250,7 +249,7 @@ class FolderSync:
         self, result: FolderResult, batch: str, options: SyncOptions, heartbeat: Callable[[], None]
     ) -> bool:
         scope = self._scope
-        synced = self._synced_now() if scope is None else self.state.load_synced_around(scope)
+        synced = self._synced_for(scope)
         ignore = IgnoreRules.for_root(self.root, self.folder.exclude)
         if ignore.problems:
             more = f" (and {len(ignore.problems) - 1} more)" if len(ignore.problems) > 1 else ""
@@ -278,7 +277,7 @@ class FolderSync:
             except UnsafePath as exc:
                 why = exc.message
                 message = f"not synced: {why}; PanSync refuses such names from the cloud, rename it"
-            if why is not None and not _covered(key, frozen):
+            if why is not None and not covered(key, frozen):
                 issues.append(ScanIssue(key, message))
                 frozen.add(key)
         frozen.update(k for k, pending in self.state.exclusions().items() if not pending)
@@ -307,7 +306,7 @@ class FolderSync:
         if not decided.actions:
             present = set(scan.tree)
             if scope is not None:  # conflict copies outside the scope were not looked at
-                present.update(c.copy_key for c in self.state.conflicts() if not _in_scope(c.copy_key, scope))
+                present.update(c.copy_key for c in self.state.conflicts() if not covered(c.copy_key, scope))
             self.state.drop_conflicts_not_in(present)
             return True
         self._guard(decided, options)
@@ -333,16 +332,20 @@ class FolderSync:
         )
         return False
 
-    def _synced_now(self) -> dict[str, SyncedEntry]:
-        """The synced tree as the state database holds it now: read once per sync, then patched
-        with the subtrees the executor wrote (`StateStore.touched`), which for a 100,000-file folder
-        and a few hundred changes is a small fraction of reading it again."""
+    def _synced_for(self, scope: frozenset[str] | None) -> dict[str, SyncedEntry]:
+        """The synced tree as the state database holds it now, whole or around `scope`.
+
+        The whole tree is read once per sync, then patched with the subtrees the executor wrote
+        (`StateStore.touched`), which for a 100,000-file folder and a few hundred changes is a small
+        fraction of reading it again."""
+        if scope is not None:
+            return self.state.load_synced_around(scope)
         touched, self.state.touched = self.state.touched, set()
         if self._synced is None or len(touched) > PATCH_MAX:
             self._synced = self.state.load_synced()
         elif touched:
             synced = self._synced
-            for key in [k for k in synced if k in touched or _below(k, touched)]:
+            for key in [k for k in synced if covered(k, touched)]:
                 del synced[key]
             synced.update(self.state.load_synced_around(touched))
         return self._synced
@@ -378,8 +381,8 @@ class FolderSync:
 
         blocked: set[str] = set()  # parents missing or not folders in the cloud: nothing below to ask
         try:
-            for parent in sorted({parent for key in scope for parent in ancestors(key)}):
-                if _below(parent, blocked):
+            for parent in sorted(ancestors_of(scope)):
+                if below_any(parent, blocked):
                     continue
                 found = self.remote.stat(spelling(parent))
                 if found is None or found.kind is not Kind.DIR:
@@ -387,7 +390,7 @@ class FolderSync:
                 if found is not None:
                     yield found
             for key in sorted(scope):
-                if _below(key, blocked):
+                if below_any(key, blocked):
                     continue
                 found = self.remote.stat(spelling(key))
                 if found is None:
@@ -433,7 +436,7 @@ class FolderSync:
                 )
                 passed_over.add(entry.name)
                 continue
-            if (passed_over and _below(key, passed_over)) or (frozen and _covered(key, frozen)):
+            if (passed_over and below_any(key, passed_over)) or (frozen and covered(key, frozen)):
                 continue
             if ignore.matches(key, is_dir=entry.kind is Kind.DIR):
                 passed_over.add(key)
@@ -533,7 +536,7 @@ class FolderSync:
         scope = self._scope if old is not None else None  # a rebuild starts from the whole synced tree
         entries = next_entries(
             old,
-            self._synced_now() if scope is None else self.state.load_synced_around(scope),
+            self._synced_for(scope),
             keep=keep,
             client_id=self.client_id,
             generation=generation,
@@ -647,7 +650,7 @@ class FolderSync:
         skipped += [(f.rel_path, f.message) for f in result.failed]
         if self._scope is not None:  # what was skipped outside the scope still is
             scope = self._scope
-            skipped += [(s.key, s.reason) for s in self.state.skipped() if not _in_scope(s.key, scope)]
+            skipped += [(s.key, s.reason) for s in self.state.skipped() if not covered(s.key, scope)]
         self.state.replace_skipped(skipped)
         self._finish_exclusions(result)
         self.state.set_meta("last_sync_ns", str(self.remote.server_time_ns()))
@@ -673,10 +676,6 @@ class FolderSync:
             self.log.info("excluded", path=key)
 
 
-def _in_scope(key: str, scope: frozenset[str]) -> bool:
-    return key in scope or _below(key, scope)
-
-
 def _judgeable_alone(
     scope: frozenset[str],
     local: dict[str, LocalEntry],
@@ -687,26 +686,12 @@ def _judgeable_alone(
     is not a folder on both sides and in the synced tree (a parent deleted or replaced touches its
     other children too), nor when the cloud answered for a name that was not asked about (on a
     case-insensitive cloud, `Readme.md` finds `README.md`: a twin only a full sync can sort out)."""
-    parents = {p for key in scope for p in ancestors(key)}
+    parents = ancestors_of(scope)
     for parent in parents:
         trio = (local.get(parent), remote.get(parent), synced.get(parent))
         if any(entry is None or entry.kind is not Kind.DIR for entry in trio):
             return False
-    return all(key in parents or _in_scope(key, scope) for key in remote)
-
-
-def _covered(key: str, folders: AbstractSet[str]) -> bool:
-    """`any(is_under(key, f) for f in folders)`, by walking up from `key` instead of over `folders`."""
-    return key in folders or _below(key, folders)
-
-
-def _below(key: str, folders: AbstractSet[str]) -> bool:
-    parent = key.rpartition("/")[0]
-    while parent:
-        if parent in folders:
-            return True
-        parent = parent.rpartition("/")[0]
-    return False
+    return all(key in parents or covered(key, scope) for key in remote)
 
 
 def _renewer(lease: Lease, ttl_s: float) -> Callable[[], None]:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from pansync.index import IndexEntry, SharedIndex
 from pansync.model import RemoteEntry, SyncedEntry
-from pansync.names import ancestors, is_under
+from pansync.names import covered
 
 __all__ = ["committed_deletions", "known_md5", "next_entries"]
 
@@ -50,10 +50,6 @@ def committed_deletions(
     )
 
 
-def _covered(key: str, prefixes: Iterable[str]) -> bool:
-    return any(is_under(key, p) for p in prefixes)
-
-
 def next_entries(
     old: SharedIndex | None,
     synced: Mapping[str, SyncedEntry],
@@ -71,17 +67,15 @@ def next_entries(
     A scoped batch (`scope`: the keys it synced) judged nothing outside them: there every old entry
     is carried unchanged, and `synced` need only hold the scope's records."""
     old_entries = old.entries if old is not None else {}
+    kept = set(keep)
     if scope is None:
-        return _next(old_entries, synced, list(keep), client_id, generation, now_ns)
+        return _next(old_entries, synced, kept, client_id, generation, now_ns)
 
-    def inside(key: str) -> bool:
-        return key in scope or any(parent in scope for parent in ancestors(key))
-
-    carried = {key: e for key, e in old_entries.items() if not inside(key)}
+    carried = {key: e for key, e in old_entries.items() if not covered(key, scope)}
     judged = _next(
         {key: e for key, e in old_entries.items() if key not in carried},
-        {key: s for key, s in synced.items() if inside(key)},
-        list(keep),
+        {key: s for key, s in synced.items() if covered(key, scope)},
+        kept,
         client_id,
         generation,
         now_ns,
@@ -92,14 +86,14 @@ def next_entries(
 def _next(
     old_entries: Mapping[str, IndexEntry],
     synced: Mapping[str, SyncedEntry],
-    keep: list[str],
+    keep: set[str],
     client_id: str,
     generation: int,
     now_ns: int,
 ) -> dict[str, IndexEntry]:
     entries: dict[str, IndexEntry] = {}
     for key, s in synced.items():
-        if _covered(key, keep) and key in old_entries:
+        if covered(key, keep) and key in old_entries:
             entries[key] = old_entries[key]
             continue
         previous = old_entries.get(key)
@@ -122,7 +116,7 @@ def _next(
     for key, e in old_entries.items():
         if key in entries:
             continue
-        if _covered(key, keep):
+        if covered(key, keep):
             entries[key] = e
         elif e.deleted:
             if now_ns - e.mtime_ns < TOMBSTONE_TTL_NS:

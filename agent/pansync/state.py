@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pansync.model import Kind, SyncedEntry
-from pansync.names import ancestors
+from pansync.names import ancestors_of
 
 __all__ = ["ConflictRecord", "SkippedItem", "StateStore", "TrashRecord"]
 
@@ -77,21 +77,6 @@ class TrashRecord:
 _KINDS = {kind.value: kind for kind in Kind}
 
 
-def _row_to_entry(row: tuple[object, ...]) -> tuple[str, SyncedEntry]:
-    key, kind, size, md5, lname, lmtime, linode, rname, rid, rmtime = row
-    return str(key), SyncedEntry(
-        kind=Kind(kind),
-        size=int(size),  # type: ignore[call-overload]
-        md5=str(md5),
-        local_name=str(lname),
-        local_mtime_ns=int(lmtime),  # type: ignore[call-overload]
-        local_inode=int(linode),  # type: ignore[call-overload]
-        remote_name=str(rname),
-        remote_id=str(rid),
-        remote_mtime_ns=int(rmtime),  # type: ignore[call-overload]
-    )
-
-
 _SUBTREE = "(key = ? OR (key >= ? AND key < ?))"
 """`key` or anything below it, answered from the primary key's index ("a/" <= k < "a0" holds every
 key below "a": "0" follows "/" in code points, so also in UTF-8 byte order)."""
@@ -145,11 +130,10 @@ class StateStore:
         what a sync scoped to `keys` compares against, read through the primary key's index."""
         entries: dict[str, SyncedEntry] = {}
         tops = set(keys)
-        for key in tops | {parent for top in tops for parent in ancestors(top)}:
-            self._read_synced(entries, f"SELECT {_COLUMNS} FROM synced WHERE key = ?", (key,))
-        below = f"SELECT {_COLUMNS} FROM synced WHERE key >= ? AND key < ?"
         for key in tops:
-            self._read_synced(entries, below, _subtree(key)[1:])
+            self._read_synced(entries, f"SELECT {_COLUMNS} FROM synced WHERE {_SUBTREE}", _subtree(key))
+        for key in ancestors_of(tops) - tops:
+            self._read_synced(entries, f"SELECT {_COLUMNS} FROM synced WHERE key = ?", (key,))
         return entries
 
     def _read_synced(self, entries: dict[str, SyncedEntry], query: str, args: tuple[str, ...]) -> None:
@@ -203,12 +187,12 @@ class StateStore:
 
     def rebase(self, old: str, new: str, local_name: str, remote_name: str) -> None:
         """Records of a moved item (and its subtree) follow it to its new key and names."""
-        rows = self._db.execute(f"SELECT {_COLUMNS} FROM synced WHERE {_SUBTREE}", _subtree(old)).fetchall()
-        entries = [_row_to_entry(row) for row in rows]
-        root = dict(entries).get(old)
+        entries: dict[str, SyncedEntry] = {}
+        self._read_synced(entries, f"SELECT {_COLUMNS} FROM synced WHERE {_SUBTREE}", _subtree(old))
+        root = entries.get(old)
         with self.transaction():
             self.delete_tree(old)
-            for key, entry in entries:
+            for key, entry in entries.items():
                 tail = key[len(old) :]
                 local_root = root.local_name if root else old
                 remote_root = root.remote_name if root else old

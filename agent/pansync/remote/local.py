@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from pansync.errors import ListingError, RemoteError
 from pansync.hashing import BLOCK_SIZE, md5_file
@@ -37,22 +38,19 @@ _CAPS = RemoteCaps(
 )
 
 
-def _with_parents(target: Path, make: Callable[[], object]) -> None:
+_T = TypeVar("_T")
+
+
+def _with_parents(target: Path, make: Callable[[], _T]) -> _T:
     """Run `make` (which creates `target`); if a parent folder is missing, create the parents and
     run it once more. Most targets' folders exist: asking first would cost two calls per file."""
     try:
-        make()
+        return make()
     except FileNotFoundError:
         if target.parent.is_dir():
             raise  # the parent is there: it is the source that is missing
         target.parent.mkdir(parents=True, exist_ok=True)
-        make()
-
-
-def _create_exclusive(dest: Path) -> int:
-    fds: list[int] = []
-    _with_parents(dest, lambda: fds.append(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)))
-    return fds[0]
+        return make()
 
 
 def _entry(rel_path: str, st: os.stat_result) -> RemoteEntry:
@@ -186,7 +184,7 @@ class LocalRemote:
         sent = 0
         try:
             with open(local_path, "rb", buffering=0) as src:
-                fd = _create_exclusive(dest)
+                fd = _with_parents(dest, lambda: os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
                 with os.fdopen(fd, "wb", buffering=0) as out:
                     # A buffer the file's size (+1 to see the end in one read), up to BLOCK_SIZE:
                     # zeroing 1 MiB for each small file would cost more than copying it.
