@@ -23,7 +23,7 @@ import posixpath
 import stat
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +68,9 @@ HEARTBEAT_S = 1.0
 
 TRANSFER_WINDOW = 4
 """Transfers queued per worker thread at a time (the rest wait in a plain list, not as futures)."""
+
+REGISTER_CHUNK = 256
+"""Transfers whose temp files are written down in one transaction, ahead of their start."""
 
 _ROUTINE = (Upload, Download, RemoteMkdir, LocalMkdir, Record, Forget)
 """Actions whose "done" line is logged at debug level: a first sync makes one per file, and one log
@@ -178,6 +181,8 @@ class Executor:
         self._failed_above: set[str] = set()
         """Failed keys and every folder above one: an action on any of them is blocked too."""
         self._lock = threading.Lock()
+        """Guards the report and the lists the transfer threads add to; never held across I/O. Only
+        the thread that runs the plan uses the state database."""
         self._released: list[tuple[str, str]] = []
         """Temp files gone (moved over their target or deleted) whose records await `_commit`."""
         self._debug = logging.getLogger("pansync.execute").isEnabledFor(logging.DEBUG)
@@ -254,7 +259,8 @@ class Executor:
     def _run_transfers(self, actions: Sequence[Upload | Download]) -> None:
         """Run transfers in parallel; record each as it finishes, and keep the lease alive even
         while every worker is busy with one long transfer."""
-        pending = iter([a for a in actions if not self._blocked(a)])
+        pending = iter(actions)
+        ready: list[tuple[Upload | Download, str]] = []
         window = self.concurrency * TRANSFER_WINDOW
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="transfer") as pool:
             running: dict[Future[SyncedEntry], Upload | Download] = {}
@@ -262,10 +268,14 @@ class Executor:
             def submit_more() -> None:
                 """Keep a few transfers queued per worker: `wait` looks at every future it is given,
                 so handing it all 100,000 of a first sync made each round O(n), the run O(n^2)."""
-                for action in pending:
-                    running[pool.submit(self._transfer, action)] = action
-                    if len(running) >= window:
-                        return
+                while len(running) < window:
+                    if not ready:
+                        ready.extend(self._register_temps(pending))
+                        if not ready:
+                            return
+                        ready.reverse()
+                    action, temp = ready.pop()
+                    running[pool.submit(self._transfer, action, temp)] = action
 
             submit_more()
             try:
@@ -294,20 +304,53 @@ class Executor:
         nothing: both sides then hold the same bytes with no record, which the next sync records."""
         with self._lock:
             released, self._released = self._released, []
-            if records or released:
-                with self.state.transaction():
-                    for side, path in released:
-                        self.state.remove_temp(side, path)
-                    for action, entry in records:
-                        self.state.put(action.key, entry)
+        if records or released:
+            with self.state.transaction():
+                for side, path in released:
+                    self.state.remove_temp(side, path)
+                for action, entry in records:
+                    self.state.put(action.key, entry)
         for action, _ in records:
             self._done(action)
 
-    def _transfer(self, action: Upload | Download) -> SyncedEntry:
+    def _register_temps(self, pending: Iterator[Upload | Download]) -> list[tuple[Upload | Download, str]]:
+        """Name the temp files of the next transfers and write them down in one transaction, before
+        any of them exists: a crash never leaves litter for good, and the transfer threads never
+        wait on the state database (one commit per file made them queue behind each other)."""
+        chunk: list[tuple[Upload | Download, str]] = []
+        for action in pending:
+            if self._blocked(action):
+                continue
+            try:
+                chunk.append((action, self._temp_path(action)))
+            except ItemError as exc:
+                self._fail(action, exc)
+            if len(chunk) >= REGISTER_CHUNK:
+                break
+        if chunk:
+            with self.state.transaction():
+                for action, temp in chunk:
+                    self.state.add_temp("remote" if isinstance(action, Upload) else "local", temp)
+        return chunk
+
+    def _temp_path(self, action: Upload | Download) -> str:
+        """Where the transfer lands before it is moved over its target: a fresh name beside the
+        target in the cloud; for a download, a name fixed by the cloud version, so a retry resumes."""
         if isinstance(action, Upload):
-            return self._upload(action)
+            return _temp_name(self._upload_target(action))
+        return str(self._download_target(action).parent / _resume_name(action.remote))
+
+    def _upload_target(self, action: Upload) -> str:
+        return action.replaces.name if action.replaces else self.remote.to_remote_name(action.key)
+
+    def _download_target(self, action: Download) -> Path:
+        return self.root / action.replaces.name if action.replaces else safe_local_path(self.root, action.key)
+
+    def _transfer(self, action: Upload | Download, temp: str) -> SyncedEntry:
+        if isinstance(action, Upload):
+            return self._upload(action, temp)
         with self._downloads:
-            return self._download(action)
+            return self._download(action, Path(temp))
 
     # -- one action ---------------------------------------------------------------------------------
 
@@ -358,18 +401,14 @@ class Executor:
             case Forget(key=key):
                 self.state.delete_tree(key)
             case Upload() | Download():
-                self.state.put(action.key, self._transfer(action))
+                raise AssertionError("transfers run in parallel, through _run_transfers")
             case _:
                 _never(action)
 
-    def _temp(self, side: str, path: str, *, add: bool) -> None:
-        """Temp files are written down before they exist (one thread at a time uses the state db);
-        a temp that is gone is forgotten with the next `_commit`."""
+    def _release_temp(self, side: str, path: str) -> None:
+        """A temp file is gone (moved over its target or deleted): forget it with the next `_commit`."""
         with self._lock:
-            if add:
-                self.state.add_temp(side, path)
-            else:
-                self._released.append((side, path))
+            self._released.append((side, path))
 
     # -- checks -------------------------------------------------------------------------------------
 
@@ -426,13 +465,12 @@ class Executor:
 
     # -- transfers ----------------------------------------------------------------------------------
 
-    def _upload(self, action: Upload) -> SyncedEntry:
+    def _upload(self, action: Upload, temp: str) -> SyncedEntry:
+        """Upload beside the target under `temp` (written down beforehand by `_register_temps`)."""
         local, key = action.local, action.key
         source = self.root / local.name
         self._check_local(local)
-        target = action.replaces.name if action.replaces else self.remote.to_remote_name(key)
-        temp = _temp_name(target)
-        self._temp("remote", temp, add=True)
+        target = self._upload_target(action)
         self.sink.start(key, "up", local.size)
         uploaded = gone = False  # the temp's record is dropped only once the temp is surely not in the cloud
         try:
@@ -465,21 +503,20 @@ class Executor:
         finally:
             self.sink.finish(key)
             if gone:
-                self._temp("remote", temp, add=False)
+                self._release_temp("remote", temp)
         with self._lock:
             self.report.uploaded_bytes += result.payload_bytes
         fresh = _local_entry(self.root, local.name, local.md5)
         return synced_from(fresh, moved, result.md5)
 
-    def _download(self, action: Download) -> SyncedEntry:
-        """Fetch into a temp file beside the target, resuming what an interrupted try left there."""
+    def _download(self, action: Download, temp: Path) -> SyncedEntry:
+        """Fetch into `temp` beside the target (written down beforehand by `_register_temps`),
+        resuming what an interrupted try left there."""
         remote, key = action.remote, action.key
-        dest = self.root / action.replaces.name if action.replaces else safe_local_path(self.root, key)
+        dest = self._download_target(action)
         dest.parent.mkdir(parents=True, exist_ok=True)
         if not dest.parent.is_dir() or dest.parent.is_symlink():
             raise ItemError(key, "the parent folder is not a folder")
-        temp = dest.parent / _resume_name(remote)
-        self._temp("local", str(temp), add=True)
         offset = _resumable_bytes(temp, remote.size)
         moved = [0]
 
@@ -528,7 +565,7 @@ class Executor:
             if not keep_partial:
                 with contextlib.suppress(FileNotFoundError):
                     temp.unlink()
-                self._temp("local", str(temp), add=False)
+                self._release_temp("local", str(temp))
             self.sink.finish(key)
         with self._lock:
             self.report.downloaded_bytes += moved[0]
