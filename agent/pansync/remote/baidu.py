@@ -231,6 +231,9 @@ class BaiduRemote:
         reply.setdefault("isdir", 1)
         return baidu_listing.entry_of(self._stored_name(rel_path, reply) if rel_path else "", reply)
 
+    def flush(self) -> None:
+        """Nothing to do: Baidu answers `upload` and `createsuperfile` once it has stored the file."""
+
     def upload(self, local_path: Path, rel_path: str, progress: Progress | None = None) -> UploadResult:
         target = self._abs(rel_path)
         size = local_path.stat().st_size

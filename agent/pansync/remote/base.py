@@ -125,6 +125,11 @@ class Remote(Protocol):
         """
         ...
 
+    def flush(self) -> None:
+        """Make every upload that returned so far durable: a barrier the executor passes before it
+        records them as synced. A backend whose uploads are durable when they return does nothing."""
+        ...
+
     def download(self, rel_path: str, dest: Path, progress: Progress | None = None, offset: int = 0) -> None:
         """Write the file's bytes from `offset` on into `dest` (appending when offset > 0)."""
         ...
