@@ -14,21 +14,20 @@ pass, and the Python garbage collector is paused while a million entry objects a
 from __future__ import annotations
 
 import array
-import gc
 import hashlib
 import lzma
 import struct
 import sys
 import zlib
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from itertools import compress, repeat
 from operator import attrgetter, is_
 from typing import Literal
 
 from pansync.errors import IndexCorrupt
+from pansync.gc_pause import gc_paused
 from pansync.model import Kind
 
 __all__ = [
@@ -132,28 +131,6 @@ class IndexHeader:
     writer_id: str
     written_at_ns: int
     entry_count: int
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while a million objects are built, then file them with the old ones.
-
-    Left on, the collector rescans the young objects again and again as they are created, and once
-    more when the block ends: over a second for a million entries on a small machine. Nothing built
-    here forms a cycle. `freeze` then `unfreeze` moves every tracked object into the oldest
-    generation without a scan (CPython documents both); skipped if the program froze objects itself,
-    so its frozen set is never thawed.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if gc.get_freeze_count() == 0:
-            gc.freeze()
-            gc.unfreeze()
-        if was_enabled:
-            gc.enable()
 
 
 def _le(arr: array.array[int]) -> bytes:
@@ -436,7 +413,7 @@ def _decode_entries(raw: bytes, md5_raw: bytes, n: int) -> dict[str, IndexEntry]
     if has_md5.count(1) != n_md5:
         raise _corrupt("index md5 column does not match the entries that have one")
 
-    with _gc_paused():
+    with gc_paused():
         md5_hex = md5_raw.hex()
         step = range(0, 32 * n_md5 + 1, 32)
         hexes = list(map(md5_hex.__getitem__, map(slice, step, step[1:])))

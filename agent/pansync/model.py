@@ -10,6 +10,15 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar, final
+
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+else:
+
+    def dataclass_transform(**_: Any) -> Any:  # only the type checker reads it
+        return lambda decorator: decorator
+
 
 __all__ = [
     "Kind",
@@ -22,6 +31,18 @@ __all__ = [
 ]
 
 
+_T = TypeVar("_T")
+
+
+@dataclass_transform(frozen_default=True)
+def _entry(cls: type[_T]) -> type[_T]:
+    """A frozen dataclass to the type checker (mypy rejects any assignment to a field), a plain one
+    with slots at run time, hashable by its fields all the same. A frozen dataclass's `__init__`
+    sets each field through `object.__setattr__`: 1.9 µs an entry against 0.5 µs, and a sync of
+    100,000 files builds several hundred thousand entries."""
+    return dataclass(slots=True, unsafe_hash=True)(cls)
+
+
 class Kind(enum.Enum):
     """What a path is. Symlinks and special files never enter a tree: the scanners skip them."""
 
@@ -29,7 +50,8 @@ class Kind(enum.Enum):
     DIR = "dir"
 
 
-@dataclass(frozen=True, slots=True)
+@final
+@_entry
 class LocalEntry:
     """One path on the local disk, as the scanner saw it.
 
@@ -46,7 +68,8 @@ class LocalEntry:
     md5: str
 
 
-@dataclass(frozen=True, slots=True)
+@final
+@_entry
 class RemoteEntry:
     """One path on the remote, as its backend listed it.
 
@@ -63,7 +86,8 @@ class RemoteEntry:
     md5: str
 
 
-@dataclass(frozen=True, slots=True)
+@final
+@_entry
 class SyncedEntry:
     """The last state both sides agreed on for one key: the base of the three-way merge."""
 

@@ -14,7 +14,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,12 +54,13 @@ from pansync.index import IndexTooNew, SharedIndex, decode_index
 from pansync.index_store import UNREADABLE, commit_index, read_index_file
 from pansync.lock import Lease
 from pansync.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
-from pansync.names import ancestors_of, below_any, covered, is_under, key_of, printable, validate_rel_path
+from pansync.names import ancestors_of, covered, is_under, validate_rel_path
 from pansync.paths import Locations
 from pansync.plan import Conflict, Plan, PlanOptions, plan
 from pansync.remote.base import Remote
+from pansync.remote_tree import list_remote, listing_ahead, take
 from pansync.scan import ScanIssue, ScanResult, scan_local
-from pansync.shared_index import committed_deletions, known_md5, next_entries
+from pansync.shared_index import committed_deletions, next_entries
 from pansync.state import StateStore
 from pansync.trash import LocalTrash, new_batch_name, purge_cloud_trash
 
@@ -258,11 +259,19 @@ class FolderSync:
                 "it was meant to keep out; fix or remove that line.",
                 title="Ignore rules unusable",
             )
-        if options.dry_run and not synced and not self.root.exists():
-            scan = ScanResult()  # a first sync's dry run: the root is made by the real run
-        else:
-            scan = scan_local(self.root, synced, ignore, scope=scope)
-        remote_tree, remote_issues, remote_frozen = self._list_remote(synced, ignore, scope)
+
+        def index() -> SharedIndex | None:
+            return self.index  # decoded only if the listing needs it
+
+        with listing_ahead(self.remote, index, synced, ignore) if scope is None else nullcontext() as child:
+            if options.dry_run and not synced and not self.root.exists():
+                scan = ScanResult()  # a first sync's dry run: the root is made by the real run
+            else:
+                scan = scan_local(self.root, synced, ignore, scope=scope)
+            listed = take(child, self.remote, synced)
+        if listed is None:
+            listed = list_remote(self.remote, index, synced, ignore, scope)
+        remote_tree, remote_issues, remote_frozen = listed.tree, listed.issues, listed.frozen
         if scope is not None and not _judgeable_alone(scope, scan.tree, remote_tree, synced):
             self.log.info("scoped sync widened to the whole folder", paths=len(scope))
             self._scope = None
@@ -366,114 +375,6 @@ class FolderSync:
             download_limit=self.config.transfer.download_limit,
         )
         return executor.run(decided)
-
-    # -- the remote tree ----------------------------------------------------------------------------
-
-    def _listing(self, synced: dict[str, SyncedEntry], scope: frozenset[str] | None) -> Iterator[RemoteEntry]:
-        """The whole cloud folder, or (scoped) the scope's keys, what lies below them and their parents."""
-        if scope is None:
-            yield from self.remote.list_tree()
-            return
-
-        def spelling(key: str) -> str:
-            record = synced.get(key)
-            return record.remote_name if record is not None else self.remote.to_remote_name(key)
-
-        blocked: set[str] = set()  # parents missing or not folders in the cloud: nothing below to ask
-        try:
-            for parent in sorted(ancestors_of(scope)):
-                if below_any(parent, blocked):
-                    continue
-                found = self.remote.stat(spelling(parent))
-                if found is None or found.kind is not Kind.DIR:
-                    blocked.add(parent)
-                if found is not None:
-                    yield found
-            for key in sorted(scope):
-                if below_any(key, blocked):
-                    continue
-                found = self.remote.stat(spelling(key))
-                if found is None:
-                    continue
-                yield found
-                if found.kind is Kind.DIR:
-                    yield from self.remote.list_tree(found.name)
-        except RemoteError as exc:
-            raise ListingError(str(exc)) from exc
-
-    def _list_remote(
-        self, synced: dict[str, SyncedEntry], ignore: IgnoreRules, scope: frozenset[str] | None = None
-    ) -> tuple[dict[str, RemoteEntry], list[ScanIssue], set[str]]:
-        """List the cloud (completely, or the scope) and give every file its true MD5 (reused when
-        unchanged)."""
-        tree: dict[str, RemoteEntry] = {}
-        issues: list[ScanIssue] = []
-        frozen: set[str] = set()
-        by_id: dict[str, SyncedEntry] | None = None  # built on the first file not at its synced key
-        trusted = self.remote.caps.trusted_md5
-        passed_over: set[str] = set()  # ignored folders: nothing below them counts
-        from_remote_name = self.remote.from_remote_name
-
-        def skipped(name: str, why: str) -> None:
-            """A cloud entry the backend passed over (a symlink on a NAS): reported and left alone,
-            never taken as a deletion."""
-            key = key_of(from_remote_name(name))
-            issues.append(ScanIssue(printable(key), f"in the cloud folder: {why}; not synced"))
-            frozen.add(key)
-
-        if hasattr(self.remote, "on_skip"):
-            self.remote.on_skip = skipped
-        for entry in self._listing(synced, scope):
-            known = synced.get(entry.name)
-            try:
-                if known is not None and known.remote_name == entry.name:
-                    key = entry.name  # a synced key under its synced name: checked when it was recorded
-                else:
-                    key = validate_rel_path(key_of(from_remote_name(entry.name)))
-            except UnsafePath as exc:
-                issues.append(
-                    ScanIssue(printable(entry.name), f"unsafe name in the cloud listing: {exc.message}")
-                )
-                passed_over.add(entry.name)
-                continue
-            if (passed_over and below_any(key, passed_over)) or (frozen and covered(key, frozen)):
-                continue
-            if ignore.matches(key, is_dir=entry.kind is Kind.DIR):
-                passed_over.add(key)
-                continue
-            if key in tree:
-                issues.append(ScanIssue(key, "two cloud names differ only in Unicode form; rename one"))
-                frozen.add(key)
-                continue
-            if entry.kind is Kind.FILE:
-                record = synced.get(key)
-                if record is None or record.remote_id != entry.remote_id:
-                    if by_id is None:
-                        by_id = {e.remote_id: e for e in synced.values() if e.kind is Kind.FILE}
-                    record = by_id.get(entry.remote_id, record)
-                if (
-                    record is not None
-                    and record.remote_id == entry.remote_id
-                    and record.size == entry.size
-                    and record.remote_mtime_ns == entry.mtime_ns
-                ):
-                    name = entry.name
-                    if key == name == record.remote_name:
-                        key = name = record.remote_name  # the synced tree's string: shared, not copied
-                    entry = RemoteEntry(
-                        name, entry.kind, entry.size, entry.mtime_ns, record.remote_id, record.md5
-                    )
-                elif md5 := known_md5(self.index, key, entry):
-                    entry = _with_md5(entry, md5)
-                elif not (trusted and entry.md5):
-                    try:
-                        entry = _with_md5(entry, self.remote.checksum(entry.name))
-                    except ItemError as exc:
-                        issues.append(ScanIssue(key, exc.message))
-                        frozen.add(key)
-                        continue
-            tree[key] = entry
-        return tree, issues, frozen
 
     def _clean_temps(self) -> None:
         """Temp files of transfers a crash interrupted: under the lock, nobody else is writing them.
@@ -705,7 +606,3 @@ def _renewer(lease: Lease, ttl_s: float) -> Callable[[], None]:
             last = time.monotonic()
 
     return heartbeat
-
-
-def _with_md5(entry: RemoteEntry, md5: str) -> RemoteEntry:
-    return RemoteEntry(entry.name, entry.kind, entry.size, entry.mtime_ns, entry.remote_id, md5)

@@ -1,0 +1,218 @@
+"""The remote tree a sync plans against: the cloud's listing (whole, or around a scope) turned into
+keys, every file with its true MD5 (carried over from the synced record or the shared index while
+the listing's fingerprint is unchanged, computed otherwise), and what cannot be synced set aside.
+
+A whole listing of a large local-folder remote runs in a forked child (`pansync.forked`) while the
+caller scans the local folder: the two walks then take one core each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+
+from pansync import forked
+from pansync.errors import ItemError, ListingError, RemoteError, UnsafePath
+from pansync.gc_pause import gc_paused
+from pansync.ignore import IgnoreRules
+from pansync.index import SharedIndex
+from pansync.model import Kind, RemoteEntry, SyncedEntry
+from pansync.names import ancestors_of, below_any, covered, key_of, printable, validate_rel_path
+from pansync.remote.base import Remote
+from pansync.remote.local import LocalRemote
+from pansync.scan import ScanIssue
+from pansync.shared_index import known_md5
+
+__all__ = ["RemoteTree", "list_remote", "listing_ahead", "take"]
+
+FORK_MIN = 5000
+"""Synced entries from which a whole listing of a local-folder remote is worth a child process
+(a fork and the trip of the result through a pipe cost a few milliseconds per thousand entries)."""
+
+PART_ROWS = 4096
+"""Entries per part sent from the child (see `forked`)."""
+
+_Part = tuple[list[tuple[str, str, bool, int, int, str, str]], list[tuple[str, str]], list[str]]
+
+
+@dataclass
+class RemoteTree:
+    tree: dict[str, RemoteEntry] = field(default_factory=dict)
+    issues: list[ScanIssue] = field(default_factory=list)
+    frozen: set[str] = field(default_factory=set)
+    """Keys left alone on both sides this time (unreadable, unsafe or ambiguous in the cloud)."""
+
+    def skipper(self, from_remote_name: Callable[[str], str]) -> Callable[[str, str], None]:
+        """Where the backend reports an entry it passed over (a symlink on a NAS): reported and left
+        alone, never taken as a deletion."""
+
+        def skipped(name: str, why: str) -> None:
+            key = key_of(from_remote_name(name))
+            self.issues.append(ScanIssue(printable(key), f"in the cloud folder: {why}; not synced"))
+            self.frozen.add(key)
+
+        return skipped
+
+
+def list_remote(
+    remote: Remote,
+    index: Callable[[], SharedIndex | None],
+    synced: dict[str, SyncedEntry],
+    ignore: IgnoreRules,
+    scope: frozenset[str] | None = None,
+) -> RemoteTree:
+    """List the cloud (completely, or the scope) and give every file its true MD5."""
+    result = RemoteTree()
+    tree, issues, frozen = result.tree, result.issues, result.frozen
+    by_id: dict[str, SyncedEntry] | None = None  # built on the first file not at its synced key
+    trusted = remote.caps.trusted_md5
+    passed_over: set[str] = set()  # ignored folders: nothing below them counts
+    from_remote_name = remote.from_remote_name
+    if hasattr(remote, "on_skip"):
+        remote.on_skip = result.skipper(from_remote_name)
+    for entry in _listing(remote, synced, scope):
+        known = synced.get(entry.name)
+        try:
+            if known is not None and known.remote_name == entry.name:
+                key = entry.name  # a synced key under its synced name: checked when it was recorded
+            else:
+                key = validate_rel_path(key_of(from_remote_name(entry.name)))
+        except UnsafePath as exc:
+            issues.append(
+                ScanIssue(printable(entry.name), f"unsafe name in the cloud listing: {exc.message}")
+            )
+            passed_over.add(entry.name)
+            continue
+        if (passed_over and below_any(key, passed_over)) or (frozen and covered(key, frozen)):
+            continue
+        if ignore.matches(key, is_dir=entry.kind is Kind.DIR):
+            passed_over.add(key)
+            continue
+        if key in tree:
+            issues.append(ScanIssue(key, "two cloud names differ only in Unicode form; rename one"))
+            frozen.add(key)
+            continue
+        if entry.kind is Kind.FILE:
+            record = synced.get(key)
+            if record is None or record.remote_id != entry.remote_id:
+                if by_id is None:
+                    by_id = {e.remote_id: e for e in synced.values() if e.kind is Kind.FILE}
+                record = by_id.get(entry.remote_id, record)
+            if (
+                record is not None
+                and record.remote_id == entry.remote_id
+                and record.size == entry.size
+                and record.remote_mtime_ns == entry.mtime_ns
+            ):
+                name = entry.name
+                if key == name == record.remote_name:
+                    key = name = record.remote_name  # the synced tree's string: shared, not copied
+                entry = RemoteEntry(
+                    name, entry.kind, entry.size, entry.mtime_ns, record.remote_id, record.md5
+                )
+            elif md5 := known_md5(index(), key, entry):
+                entry = _with_md5(entry, md5)
+            elif not (trusted and entry.md5):
+                try:
+                    entry = _with_md5(entry, remote.checksum(entry.name))
+                except ItemError as exc:
+                    issues.append(ScanIssue(key, exc.message))
+                    frozen.add(key)
+                    continue
+        tree[key] = entry
+    return result
+
+
+def listing_ahead(
+    remote: Remote,
+    index: Callable[[], SharedIndex | None],
+    synced: dict[str, SyncedEntry],
+    ignore: IgnoreRules,
+) -> AbstractContextManager[forked.Ahead | None]:
+    """Start the whole listing in a child now, when that is worth it (a large local-folder remote);
+    `take` then turns the child's answer back into the tree that `list_remote` gives."""
+    if not isinstance(remote, LocalRemote) or len(synced) < FORK_MIN:
+        return nullcontext()
+    return forked.ahead(lambda: _flatten(list_remote(remote, index, synced, ignore)))
+
+
+def take(ahead: forked.Ahead | None, remote: Remote, synced: dict[str, SyncedEntry]) -> RemoteTree | None:
+    """The child's listing, or None when there was no child or it failed (list in-process then)."""
+    if ahead is None:
+        return None
+    result = RemoteTree()
+    tree = result.tree
+    kinds = (Kind.FILE, Kind.DIR)
+    try:
+        with gc_paused():
+            for rows, issues, frozen in ahead.parts():
+                result.issues.extend(ScanIssue(rel, message) for rel, message in issues)
+                result.frozen.update(frozen)
+                for key, name, is_dir, size, mtime_ns, remote_id, md5 in rows:
+                    record = synced.get(key)
+                    if record is not None:  # the synced tree's strings where equal, not the pipe's copies
+                        if record.remote_name == key:
+                            name = record.remote_name if name == key else name
+                            key = record.remote_name
+                        if record.remote_id == remote_id:
+                            remote_id = record.remote_id
+                        if record.md5 == md5:
+                            md5 = record.md5
+                    tree[key] = RemoteEntry(name, kinds[is_dir], size, mtime_ns, remote_id, md5)
+    except forked.ChildFailed:
+        return None
+    if hasattr(remote, "on_skip"):
+        # later `stat` calls report into this tree, as after an in-process listing
+        remote.on_skip = result.skipper(remote.from_remote_name)
+    return result
+
+
+def _flatten(listed: RemoteTree) -> Iterator[_Part]:
+    """The listing in parts of `PART_ROWS` entries, issues and frozen keys with the last."""
+    part: list[tuple[str, str, bool, int, int, str, str]] = []
+    for key, e in listed.tree.items():
+        part.append((key, e.name, e.kind is Kind.DIR, e.size, e.mtime_ns, e.remote_id, e.md5))
+        if len(part) == PART_ROWS:
+            yield part, [], []
+            part = []
+    yield part, [(i.rel_path, i.message) for i in listed.issues], sorted(listed.frozen)
+
+
+def _listing(
+    remote: Remote, synced: dict[str, SyncedEntry], scope: frozenset[str] | None
+) -> Iterator[RemoteEntry]:
+    """The whole cloud folder, or (scoped) the scope's keys, what lies below them and their parents."""
+    if scope is None:
+        yield from remote.list_tree()
+        return
+
+    def spelling(key: str) -> str:
+        record = synced.get(key)
+        return record.remote_name if record is not None else remote.to_remote_name(key)
+
+    blocked: set[str] = set()  # parents missing or not folders in the cloud: nothing below to ask
+    try:
+        for parent in sorted(ancestors_of(scope)):
+            if below_any(parent, blocked):
+                continue
+            found = remote.stat(spelling(parent))
+            if found is None or found.kind is not Kind.DIR:
+                blocked.add(parent)
+            if found is not None:
+                yield found
+        for key in sorted(scope):
+            if below_any(key, blocked):
+                continue
+            found = remote.stat(spelling(key))
+            if found is None:
+                continue
+            yield found
+            if found.kind is Kind.DIR:
+                yield from remote.list_tree(found.name)
+    except RemoteError as exc:
+        raise ListingError(str(exc)) from exc
+
+
+def _with_md5(entry: RemoteEntry, md5: str) -> RemoteEntry:
+    return RemoteEntry(entry.name, entry.kind, entry.size, entry.mtime_ns, entry.remote_id, md5)
