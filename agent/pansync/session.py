@@ -13,6 +13,7 @@ import json
 import socket
 import time
 import uuid
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -354,8 +355,11 @@ class FolderSync:
             self._synced = self.state.load_synced()
         elif touched:
             synced = self._synced
-            for key in [k for k in synced if covered(k, touched)]:
-                del synced[key]
+            order = sorted(synced)  # a subtree is then one slice: a walk up from 100,000 keys took 0.3 s
+            for key in touched:
+                synced.pop(key, None)
+                for below in order[bisect_left(order, key + "/") : bisect_left(order, key + "0")]:
+                    synced.pop(below, None)  # "0" follows "/": the keys "key/..." lie between the two
             synced.update(self.state.load_synced_around(touched))
         return self._synced
 
@@ -545,8 +549,8 @@ class FolderSync:
             lease.release()
 
     def _after_sync(self, result: FolderResult, now: datetime) -> None:
-        present = self.state.synced_keys()
-        self.state.drop_conflicts_not_in(present)
+        if self.state.conflicts():  # reading 100,000 keys is for when there is something to check
+            self.state.drop_conflicts_not_in(self.state.synced_keys())
         skipped = [(i.rel_path, i.message) for i in result.issues]
         skipped += [(f.rel_path, f.message) for f in result.failed]
         if self._scope is not None:  # what was skipped outside the scope still is

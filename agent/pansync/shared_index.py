@@ -93,7 +93,7 @@ def _next(
 ) -> dict[str, IndexEntry]:
     entries: dict[str, IndexEntry] = {}
     for key, s in synced.items():
-        if covered(key, keep) and key in old_entries:
+        if keep and covered(key, keep) and key in old_entries:
             entries[key] = old_entries[key]
             continue
         previous = old_entries.get(key)
@@ -116,7 +116,7 @@ def _next(
     for key, e in old_entries.items():
         if key in entries:
             continue
-        if covered(key, keep):
+        if keep and covered(key, keep):
             entries[key] = e
         elif e.deleted:
             if now_ns - e.mtime_ns < TOMBSTONE_TTL_NS:
