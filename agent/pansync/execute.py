@@ -524,7 +524,7 @@ class Executor:
             uploaded = True
             crash_point("after-upload")
             self._check_local(local)
-            if result.md5 != local.md5:
+            if local.md5 and result.md5 != local.md5:  # no MD5: a first sync's file nothing compared
                 raise ItemError(key, "changed during the upload; will upload it again when quiet")
             if action.replaces is not None:
                 self._check_remote(action.replaces)

@@ -16,6 +16,7 @@ reads release the GIL), so a first sync is not bound to one core.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import unicodedata
@@ -58,6 +59,8 @@ class ScanResult:
     frozen: set[str] = field(default_factory=set)
     hashed_files: int = 0
     hashed_bytes: int = 0
+    deferred: list[tuple[str, str]] = field(default_factory=list)
+    """(key, on-disk path) of files left unhashed (`defer_hash`): `hash_deferred` finishes them."""
 
     def skip(self, key: str, message: str) -> None:
         self.issues.append(ScanIssue(key, message))
@@ -85,11 +88,14 @@ def scan_local(
     *,
     hasher: Callable[[Path], str] = md5_file,
     scope: Collection[str] | None = None,
+    defer_hash: bool = False,
 ) -> ScanResult:
     """Walk `root` and return its tree keyed by NFC path, with MD5s for every file.
 
     With `scope` (keys the watcher saw change), only those keys, everything below them and their
     parent folders are looked at: the folders on the way down are listed, nothing else is entered.
+    With `defer_hash`, files that need hashing keep `md5 = ""` and are listed in `deferred`, for
+    the caller to hash only those it must compare (`hash_deferred`).
     """
     result = ScanResult()
     by_inode: dict[int, SyncedEntry] | None = None
@@ -193,9 +199,27 @@ def scan_local(
                 to_hash.append((key, item.path))
                 md5 = ""  # filled in by _hash_all below, in place (the tree keeps its walk order)
             tree[key] = LocalEntry(rel_name, file_kind, st.st_size, st.st_mtime_ns, st.st_ino, md5)
-    if to_hash:
+    if defer_hash:
+        result.deferred = to_hash
+    elif to_hash:
         _hash_all(result, to_hash, hasher)
     return result
+
+
+def hash_deferred(
+    result: ScanResult, wanted: Callable[[str], bool], hasher: Callable[[Path], str] = md5_file
+) -> None:
+    """Hash the deferred files whose keys are `wanted`; of the others check only that they can be
+    read, so an unreadable file is skipped here, as the hashing would have skipped it. A file
+    left unhashed is uploaded as it is and recorded with the MD5 of the bytes sent."""
+    needed = [(key, path) for key, path in result.deferred if wanted(key)]
+    for key, path in result.deferred:
+        if not wanted(key) and not os.access(path, os.R_OK):
+            del result.tree[key]
+            result.skip(key, f"cannot read ({os.strerror(errno.EACCES)}); skipped, will retry")
+    result.deferred = []
+    if needed:
+        _hash_all(result, needed, hasher)
 
 
 def _hash_all(result: ScanResult, to_hash: list[tuple[str, str]], hasher: Callable[[Path], str]) -> None:

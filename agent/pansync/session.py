@@ -60,7 +60,7 @@ from pansync.paths import Locations
 from pansync.plan import Conflict, Plan, PlanOptions, plan
 from pansync.remote.base import Remote
 from pansync.remote_tree import list_remote, listing_ahead, take
-from pansync.scan import ScanIssue, ScanResult, scan_local
+from pansync.scan import ScanIssue, ScanResult, hash_deferred, scan_local
 from pansync.shared_index import committed_deletions, next_entries
 from pansync.state import StateStore
 from pansync.trash import LocalTrash, new_batch_name, purge_cloud_trash
@@ -268,10 +268,14 @@ class FolderSync:
             if options.dry_run and not synced and not self.root.exists():
                 scan = ScanResult()  # a first sync's dry run: the root is made by the real run
             else:
-                scan = scan_local(self.root, synced, ignore, scope=scope)
+                # A first sync hashes only files it must compare with the cloud: the others are
+                # read once, by their upload, which gives the MD5 of the bytes sent.
+                scan = scan_local(self.root, synced, ignore, scope=scope, defer_hash=not synced)
             listed = take(child, self.remote, synced)
         if listed is None:
             listed = list_remote(self.remote, index, synced, ignore, scope)
+        if scan.deferred:
+            hash_deferred(scan, self._in_cloud(listed.tree))
         remote_tree, remote_issues, remote_frozen = listed.tree, listed.issues, listed.frozen
         if scope is not None and not _judgeable_alone(scope, scan.tree, remote_tree, synced):
             self.log.info("scoped sync widened to the whole folder", paths=len(scope))
@@ -341,6 +345,13 @@ class FolderSync:
             and all(isinstance(a, _SETTLING) for a in decided.actions)
         )
         return False
+
+    def _in_cloud(self, remote_tree: dict[str, RemoteEntry]) -> Callable[[str], bool]:
+        """Whether the cloud has something at a key (on Baidu, in any letter case)."""
+        if self.remote.caps.case_sensitive:
+            return remote_tree.__contains__
+        folded = {key.casefold() for key in remote_tree}
+        return lambda key: key.casefold() in folded
 
     def _synced_for(self, scope: frozenset[str] | None) -> dict[str, SyncedEntry]:
         """The synced tree as the state database holds it now, whole or around `scope`.
