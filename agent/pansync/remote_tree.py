@@ -33,7 +33,7 @@ FORK_MIN = 5000
 PART_ROWS = 4096
 """Entries per part sent from the child (see `forked`)."""
 
-_Part = tuple[list[tuple[str, str, bool, int, int, str, str]], list[tuple[str, str]], list[str]]
+_Part = tuple[list[str], list[tuple[str, str, bool, int, int, str, str]], list[tuple[str, str]], list[str]]
 
 
 @dataclass
@@ -134,7 +134,7 @@ def listing_ahead(
     `take` then turns the child's answer back into the tree that `list_remote` gives."""
     if not isinstance(remote, LocalRemote) or len(synced) < FORK_MIN:
         return nullcontext()
-    return forked.ahead(lambda: _flatten(list_remote(remote, index, synced, ignore)))
+    return forked.ahead(lambda: _flatten(list_remote(remote, index, synced, ignore), synced))
 
 
 def take(ahead: forked.Ahead | None, remote: Remote, synced: dict[str, SyncedEntry]) -> RemoteTree | None:
@@ -146,19 +146,14 @@ def take(ahead: forked.Ahead | None, remote: Remote, synced: dict[str, SyncedEnt
     kinds = (Kind.FILE, Kind.DIR)
     try:
         with gc_paused():
-            for rows, issues, frozen in ahead.parts():
+            for same, rows, issues, frozen in ahead.parts():
                 result.issues.extend(ScanIssue(rel, message) for rel, message in issues)
                 result.frozen.update(frozen)
+                for key in same:
+                    record = synced[key]
+                    entry = _from_record(record)
+                    tree[entry.name if entry.name == key else key] = entry  # the synced tree's string
                 for key, name, is_dir, size, mtime_ns, remote_id, md5 in rows:
-                    record = synced.get(key)
-                    if record is not None:  # the synced tree's strings where equal, not the pipe's copies
-                        if record.remote_name == key:
-                            name = record.remote_name if name == key else name
-                            key = record.remote_name
-                        if record.remote_id == remote_id:
-                            remote_id = record.remote_id
-                        if record.md5 == md5:
-                            md5 = record.md5
                     tree[key] = RemoteEntry(name, kinds[is_dir], size, mtime_ns, remote_id, md5)
     except forked.ChildFailed:
         return None
@@ -168,15 +163,29 @@ def take(ahead: forked.Ahead | None, remote: Remote, synced: dict[str, SyncedEnt
     return result
 
 
-def _flatten(listed: RemoteTree) -> Iterator[_Part]:
-    """The listing in parts of `PART_ROWS` entries, issues and frozen keys with the last."""
-    part: list[tuple[str, str, bool, int, int, str, str]] = []
+def _flatten(listed: RemoteTree, synced: dict[str, SyncedEntry]) -> Iterator[_Part]:
+    """The listing in parts: the keys whose entry is the one `_from_record` rebuilds from the synced
+    record (most of them, and cheap to send and to rebuild), rows for the others; issues and frozen
+    keys with the last part."""
+    same: list[str] = []
+    rows: list[tuple[str, str, bool, int, int, str, str]] = []
     for key, e in listed.tree.items():
-        part.append((key, e.name, e.kind is Kind.DIR, e.size, e.mtime_ns, e.remote_id, e.md5))
-        if len(part) == PART_ROWS:
-            yield part, [], []
-            part = []
-    yield part, [(i.rel_path, i.message) for i in listed.issues], sorted(listed.frozen)
+        record = synced.get(key)
+        if record is not None and _from_record(record) == e:
+            same.append(key)
+        else:
+            rows.append((key, e.name, e.kind is Kind.DIR, e.size, e.mtime_ns, e.remote_id, e.md5))
+        if len(same) + len(rows) == PART_ROWS:
+            yield same, rows, [], []
+            same, rows = [], []
+    yield same, rows, [(i.rel_path, i.message) for i in listed.issues], sorted(listed.frozen)
+
+
+def _from_record(record: SyncedEntry) -> RemoteEntry:
+    """The remote entry a synced record describes, as a listing that found it unchanged gives it."""
+    return RemoteEntry(
+        record.remote_name, record.kind, record.size, record.remote_mtime_ns, record.remote_id, record.md5
+    )
 
 
 def _listing(
