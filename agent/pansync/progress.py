@@ -36,19 +36,25 @@ class RichSink(TransferSink):
         )
         self._tasks: dict[str, TaskID] = {}
         self._lock = threading.Lock()
+        self._started = False
 
     def __enter__(self) -> RichSink:
-        self._progress.start()
-        return self
+        return self  # the display (and its refresh thread) starts with the first transfer
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._progress.stop()
+        if self._started:
+            self._progress.stop()
 
     def start(self, key: str, direction: str, size: int) -> None:
+        """Show a transfer; the first one starts the display. Until then the process has one thread
+        and may fork its remote listing (`pansync.forked`)."""
         arrow = "↑" if direction == "up" else "↓"
         with self._lock:
+            if not self._started:
+                self._progress.start()
+                self._started = True
             self._tasks[key] = self._progress.add_task(key, total=size or None, arrow=arrow)
 
     def advance(self, key: str, nbytes: int) -> None:
