@@ -553,7 +553,7 @@ class Executor:
         """Fetch into `temp` beside the target (written down beforehand by `_register_temps`),
         resuming what an interrupted try left there."""
         remote, key = action.remote, action.key
-        dest = self._download_target(action)
+        dest = self._download_target(action)  # checked again, not reused: a parent may be a link by now
         dest.parent.mkdir(parents=True, exist_ok=True)
         if not dest.parent.is_dir() or dest.parent.is_symlink():
             raise ItemError(key, "the parent folder is not a folder")

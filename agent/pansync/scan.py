@@ -212,9 +212,11 @@ def hash_deferred(
     """Hash the deferred files whose keys are `wanted`; of the others check only that they can be
     read, so an unreadable file is skipped here, as the hashing would have skipped it. A file
     left unhashed is uploaded as it is and recorded with the MD5 of the bytes sent."""
-    needed = [(key, path) for key, path in result.deferred if wanted(key)]
+    needed: list[tuple[str, str]] = []
     for key, path in result.deferred:
-        if not wanted(key) and not os.access(path, os.R_OK):
+        if wanted(key):
+            needed.append((key, path))
+        elif not os.access(path, os.R_OK):
             del result.tree[key]
             result.skip(key, f"cannot read ({os.strerror(errno.EACCES)}); skipped, will retry")
     result.deferred = []
