@@ -149,10 +149,12 @@ def take(ahead: forked.Ahead | None, remote: Remote, synced: dict[str, SyncedEnt
             for same, rows, issues, frozen in ahead.parts():
                 result.issues.extend(ScanIssue(rel, message) for rel, message in issues)
                 result.frozen.update(frozen)
-                for key in same:
-                    record = synced[key]
-                    entry = _from_record(record)
-                    tree[entry.name if entry.name == key else key] = entry  # the synced tree's string
+                for key in same:  # `_from_record`, inlined: this loop runs once per synced entry
+                    r = synced[key]
+                    name = r.remote_name
+                    tree[name if name == key else key] = RemoteEntry(  # the synced tree's string
+                        name, r.kind, r.size, r.remote_mtime_ns, r.remote_id, r.md5
+                    )
                 for key, name, is_dir, size, mtime_ns, remote_id, md5 in rows:
                     tree[key] = RemoteEntry(name, kinds[is_dir], size, mtime_ns, remote_id, md5)
     except forked.ChildFailed:

@@ -192,13 +192,16 @@ def scan_local(
                 and record.local_mtime_ns == st.st_mtime_ns
                 and record.local_inode == st.st_ino
             ):
-                md5 = record.md5
                 if key is rel_name and record.local_name == key:
                     key = rel_name = record.local_name  # the synced tree's string: shared, not copied
-            else:
-                to_hash.append((key, item.path))
-                md5 = ""  # filled in by _hash_all below, in place (the tree keeps its walk order)
-            tree[key] = LocalEntry(rel_name, file_kind, st.st_size, st.st_mtime_ns, st.st_ino, md5)
+                # the record's objects, not stat's equal ones: 100,000 entries hold 9 MB less
+                tree[key] = LocalEntry(
+                    rel_name, file_kind, record.size, record.local_mtime_ns, record.local_inode, record.md5
+                )
+                continue
+            to_hash.append((key, item.path))
+            # md5 is filled in by _hash_all below, in place (the tree keeps its walk order)
+            tree[key] = LocalEntry(rel_name, file_kind, st.st_size, st.st_mtime_ns, st.st_ino, "")
     if defer_hash:
         result.deferred = to_hash
     elif to_hash:

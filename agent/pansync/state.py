@@ -148,7 +148,7 @@ class StateStore:
                 linode,
                 key if rname == key else rname,
                 rid,
-                rmtime,
+                lmtime if rmtime == lmtime else rmtime,  # one int object where the clocks agree
             )
 
     def synced_keys(self) -> set[str]:
