@@ -41,6 +41,7 @@ class Ahead:
         self._pid = pid
         self._pipe = open(fd, "rb")  # noqa: SIM115 -- closed by `parts` or `cancel`
         self._done = False
+        self._sent_all = False
 
     @property
     def pid(self) -> int:
@@ -55,6 +56,7 @@ class Ahead:
                     yield marshal.loads(data)
                 except (EOFError, ValueError, TypeError) as exc:
                     raise ChildFailed("the child sent a broken part") from exc
+            self._sent_all = True  # the child closed its end: it is on its way out, let it finish
         finally:
             self.cancel()
         if self._code != 0:
@@ -66,8 +68,9 @@ class Ahead:
             return
         self._done = True
         self._pipe.close()
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self._pid, signal.SIGKILL)  # a child that sent everything has ended already
+        if not self._sent_all:  # killing one that has closed the pipe would fail a finished listing
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
         _, status = os.waitpid(self._pid, 0)
         self._code = os.waitstatus_to_exitcode(status)
 
@@ -86,12 +89,7 @@ def ahead(work: Callable[[], Iterable[Any]]) -> Iterator[Ahead | None]:
         code = 1
         try:
             os.close(read_fd)
-            with open(write_fd, "wb") as pipe:
-                for part in work():
-                    data = marshal.dumps(part)
-                    pipe.write(len(data).to_bytes(_HEADER, "little"))
-                    pipe.write(data)
-            code = 0
+            code = _send(write_fd, work)
         finally:
             os._exit(code)
     os.close(write_fd)
@@ -100,3 +98,13 @@ def ahead(work: Callable[[], Iterable[Any]]) -> Iterator[Ahead | None]:
         yield child
     finally:
         child.cancel()
+
+
+def _send(write_fd: int, work: Callable[[], Iterable[Any]]) -> int:
+    """The child's work: each part as a length-prefixed frame; its exit code."""
+    with open(write_fd, "wb") as pipe:
+        for part in work():
+            data = marshal.dumps(part)
+            pipe.write(len(data).to_bytes(_HEADER, "little"))
+            pipe.write(data)
+    return 0

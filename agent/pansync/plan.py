@@ -14,15 +14,17 @@ The work is done in three passes:
    that a directory is deleted only when nothing new or changed lives below it (row 15).
 
 Speed: a sync of 100,000 files where little changed must plan in a fraction of a second, so no pass
-is O(n) per change: keys that agree on all three trees are set aside in one pass before the merge,
-subtrees are found without scanning a tree when nothing lies below (`_Below`), and file counts per
-deleted folder come from one count.
+is O(n) per change: keys that agree on all three trees are set aside in one pass before the merge
+(by a set difference for the keys the caller's scans found unchanged: `quiet`), subtrees are found
+without scanning a tree when nothing lies below (`_Below`), and file counts per deleted folder come
+from one count.
 """
 
 from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -84,6 +86,10 @@ class PlanOptions:
     """Keys whose absence from the cloud another client committed to the shared index."""
     to_remote_name: Callable[[str], str] = _identity
     """The remote backend's name mapping for keys that do not exist there yet."""
+    quiet: AbstractSet[str] = frozenset()
+    """Keys whose local and remote entries the caller built from their synced records (the scan's
+    and the listing's fast paths): `_quiet` holds for them, so the merge sets them aside without
+    comparing 100,000 entries. Only a hint: ignored once a move or a rename has rebased the trees."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,7 +516,9 @@ class _Planner:
     def merge(self) -> None:
         local, remote, synced = self.local, self.remote, self.synced
         # Quiet keys yield no action and dirty no folder: leaving them out changes nothing else.
-        busy = [k for k, entry in local.items() if not _quiet(entry, remote.get(k), synced.get(k))]
+        # The caller's hint holds while no action before the merge has rebased a tree.
+        known = self.options.quiet if not self.actions else frozenset()
+        busy = [k for k in local.keys() - known if not _quiet(local[k], remote.get(k), synced.get(k))]
         busy.extend(remote.keys() - local.keys())
         busy.extend(synced.keys() - local.keys() - remote.keys())
         keys = sorted(busy)

@@ -42,6 +42,8 @@ class RemoteTree:
     issues: list[ScanIssue] = field(default_factory=list)
     frozen: set[str] = field(default_factory=set)
     """Keys left alone on both sides this time (unreadable, unsafe or ambiguous in the cloud)."""
+    unchanged: set[str] = field(default_factory=set)
+    """Keys whose entry is the one their synced record describes: the planner's `quiet` hint."""
 
     def skipper(self, from_remote_name: Callable[[str], str]) -> Callable[[str, str], None]:
         """Where the backend reports an entry it passed over (a symlink on a NAS): reported and left
@@ -64,7 +66,7 @@ def list_remote(
 ) -> RemoteTree:
     """List the cloud (completely, or the scope) and give every file its true MD5."""
     result = RemoteTree()
-    tree, issues, frozen = result.tree, result.issues, result.frozen
+    tree, issues, frozen, unchanged = result.tree, result.issues, result.frozen, result.unchanged
     by_id: dict[str, SyncedEntry] | None = None  # built on the first file not at its synced key
     trusted = remote.caps.trusted_md5
     passed_over: set[str] = set()  # ignored folders: nothing below them counts
@@ -93,8 +95,16 @@ def list_remote(
             issues.append(ScanIssue(key, "two cloud names differ only in Unicode form; rename one"))
             frozen.add(key)
             continue
-        if entry.kind is Kind.FILE:
-            record = synced.get(key)
+        if entry.kind is Kind.DIR:
+            if (
+                known is not None
+                and known.kind is Kind.DIR
+                and known.remote_id == entry.remote_id
+                and known.remote_name == entry.name
+            ):
+                unchanged.add(key)
+        else:
+            record = at_key = synced.get(key)
             if record is None or record.remote_id != entry.remote_id:
                 if by_id is None:
                     by_id = {e.remote_id: e for e in synced.values() if e.kind is Kind.FILE}
@@ -111,6 +121,8 @@ def list_remote(
                 entry = RemoteEntry(
                     name, entry.kind, entry.size, entry.mtime_ns, record.remote_id, record.md5
                 )
+                if record is at_key and name == record.remote_name:
+                    unchanged.add(key)
             elif md5 := known_md5(index(), key, entry):
                 entry = _with_md5(entry, md5)
             elif not (trusted and entry.md5):
@@ -155,6 +167,7 @@ def take(ahead: forked.Ahead | None, remote: Remote, synced: dict[str, SyncedEnt
                     tree[name if name == key else key] = RemoteEntry(  # the synced tree's string
                         name, r.kind, r.size, r.remote_mtime_ns, r.remote_id, r.md5
                     )
+                result.unchanged.update(same)
                 for key, name, is_dir, size, mtime_ns, remote_id, md5 in rows:
                     tree[key] = RemoteEntry(name, kinds[is_dir], size, mtime_ns, remote_id, md5)
     except forked.ChildFailed:

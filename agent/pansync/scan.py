@@ -61,6 +61,9 @@ class ScanResult:
     hashed_bytes: int = 0
     deferred: list[tuple[str, str]] = field(default_factory=list)
     """(key, on-disk path) of files left unhashed (`defer_hash`): `hash_deferred` finishes them."""
+    unchanged: list[str] = field(default_factory=list)
+    """Keys whose entry is the one their synced record describes (name, identity, size, mtime):
+    the planner's `quiet` hint."""
 
     def skip(self, key: str, message: str) -> None:
         self.issues.append(ScanIssue(key, message))
@@ -105,7 +108,7 @@ def scan_local(
     except OSError as exc:
         raise RootMissing(f"{root} is not reachable: {exc.strerror}") from exc
 
-    tree = result.tree
+    tree, unchanged = result.tree, result.unchanged
     matches = ignore.matches
     s_isdir, s_isreg, s_islnk = stat.S_ISDIR, stat.S_ISREG, stat.S_ISLNK
     file_kind, dir_kind = Kind.FILE, Kind.DIR
@@ -177,10 +180,18 @@ def scan_local(
                 continue
             if is_dir:
                 tree[key] = LocalEntry(rel_name, dir_kind, 0, st.st_mtime_ns, st.st_ino, "")
+                record = synced.get(key)
+                if (
+                    record is not None
+                    and record.kind is dir_kind
+                    and record.local_inode == st.st_ino
+                    and record.local_name == rel_name
+                ):
+                    unchanged.append(key)
                 name_prefix[key] = rel_name
                 stack.append((item.path, key, inside))
                 continue
-            record = synced.get(key)
+            record = at_key = synced.get(key)
             if record is None or record.local_inode != st.st_ino:
                 if by_inode is None:
                     by_inode = {e.local_inode: e for e in synced.values() if e.kind is Kind.FILE}
@@ -198,6 +209,8 @@ def scan_local(
                 tree[key] = LocalEntry(
                     rel_name, file_kind, record.size, record.local_mtime_ns, record.local_inode, record.md5
                 )
+                if record is at_key and record.local_name == rel_name:
+                    unchanged.append(key)
                 continue
             to_hash.append((key, item.path))
             # md5 is filled in by _hash_all below, in place (the tree keeps its walk order)

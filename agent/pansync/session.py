@@ -312,6 +312,7 @@ class FolderSync:
                     else committed_deletions(self.index, synced, remote_tree)
                 ),
                 to_remote_name=self.remote.to_remote_name,
+                quiet=_intersect(listed.unchanged, scan.unchanged),
             ),
         )
         result.issues = self._index_issues + issues
@@ -590,6 +591,12 @@ class FolderSync:
             self.state.delete_tree(key)
             self.state.set_exclusion(key, pending=False)
             self.log.info("excluded", path=key)
+
+
+def _intersect(keys: set[str], others: list[str]) -> set[str]:
+    """`keys & set(others)`, built in `keys`' own table: 100,000 keys make two sets fewer."""
+    keys.intersection_update(others)
+    return keys
 
 
 def _judgeable_alone(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import pytest
 
@@ -26,6 +28,21 @@ def test_parts_come_back_in_order_with_their_values() -> None:
     assert [p[0] for p in parts] == [f"第{i}部分：文件、文件夹" for i in range(50)]
     assert parts[49][1] == list(range(49000))
     assert parts[7][2] == {"md5": b"\x07" * 16}
+
+
+def test_a_child_slow_to_exit_after_sending_everything_is_not_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parent sees the end of the pipe before the child has exited: it must wait, not kill."""
+    real_send = forked._send
+
+    def send_then_linger(fd: int, work: Callable[[], Iterable[Any]]) -> int:
+        code = real_send(fd, work)
+        time.sleep(0.3)  # the pipe is closed: the parent has every part and reaps now
+        return code
+
+    monkeypatch.setattr(forked, "_send", send_then_linger)
+    with forked.ahead(lambda: iter(["一", "二"])) as child:
+        assert child is not None
+        assert list(child.parts()) == ["一", "二"]
 
 
 def test_a_child_that_fails_midway_raises_after_its_parts() -> None:
