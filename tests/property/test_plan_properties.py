@@ -124,7 +124,9 @@ def sync_until_quiet(world: World, rng: random.Random, case_sensitive: bool) -> 
     )
     for rounds in range(1, MAX_ROUNDS + 1):
         local, remote = world.local_tree(), world.remote_tree()
+        given = (dict(local), dict(remote), dict(world.synced))
         result = plan(local, remote, world.synced, options)
+        assert (local, remote, world.synced) == given  # the planner works on its own copies
         hint = unchanged_on_both_sides(local, remote, world.synced, rng)
         assert plan(local, remote, world.synced, replace(options, quiet=hint)) == result, sorted(hint)
         if not result.actions:
