@@ -8,7 +8,7 @@ synced: each computer may want its own rules. Limit: decides per path; never wal
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +17,7 @@ from pansync.remote.base import INTERNAL_PREFIX
 if TYPE_CHECKING:
     import pathspec
 
-__all__ = ["BUILTIN_PATTERNS", "IGNORE_FILE", "IgnoreRules", "compile_patterns"]
+__all__ = ["BUILTIN_PATTERNS", "IGNORE_FILE", "IgnoreRules", "builtin_match", "compile_patterns"]
 
 IGNORE_FILE = ".pansyncignore"
 
@@ -38,13 +38,14 @@ _BUILTIN_RE = re.compile(
     ),
     re.IGNORECASE,
 )
-_builtin_fullmatch = _BUILTIN_RE.fullmatch
-"""One regex for every built-in name: the scan and the listing ask it once per entry."""
+builtin_match = _BUILTIN_RE.fullmatch
+"""One regex for every built-in name (a match or None): the scan and the listing ask it once per
+entry, the scan without a call in between."""
 
 
 def is_builtin_ignored(name: str) -> bool:
     """True for PanSync's own names and the built-in litter; a cheap test on one name."""
-    return _builtin_fullmatch(name) is not None
+    return builtin_match(name) is not None
 
 
 def compile_patterns(lines: list[str]) -> pathspec.GitIgnoreSpec:
@@ -61,7 +62,11 @@ class IgnoreRules:
     def __init__(self, patterns: Iterable[str] = ()) -> None:
         lines = [p for p in patterns if p.strip() and not p.lstrip().startswith("#")]
         self.patterns = tuple(lines)
-        self._spec = compile_patterns(lines) if lines else None
+        self.match_pattern: Callable[[str], bool] | None = (
+            compile_patterns(lines).match_file if lines else None
+        )
+        """The user's patterns against a relative path (a folder's with a trailing `/`), or None
+        when there are none: `matches` without its call, for the scan's loop."""
         self.problems: tuple[str, ...] = ()
         """What was wrong with the ignore file (`for_root`): the session refuses to sync until fixed,
         since a dropped rule could upload what the user meant to keep out."""
@@ -98,7 +103,7 @@ class IgnoreRules:
         return rules
 
     def matches(self, rel_path: str, *, is_dir: bool) -> bool:
-        if _builtin_fullmatch(rel_path.rpartition("/")[2]) is not None:
+        if builtin_match(rel_path.rpartition("/")[2]) is not None:
             return True
-        spec = self._spec
-        return spec is not None and spec.match_file(rel_path + "/" if is_dir else rel_path)
+        pattern = self.match_pattern
+        return pattern is not None and pattern(rel_path + "/" if is_dir else rel_path)

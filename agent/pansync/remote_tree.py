@@ -161,7 +161,7 @@ def take(ahead: forked.Ahead | None, remote: Remote, synced: dict[str, SyncedEnt
             for same, rows, issues, frozen in ahead.parts():
                 result.issues.extend(ScanIssue(rel, message) for rel, message in issues)
                 result.frozen.update(frozen)
-                for key in same:  # `_from_record`, inlined: this loop runs once per synced entry
+                for key in same:  # the entry the record describes; this loop runs once per synced entry
                     r = synced[key]
                     name = r.remote_name
                     tree[name if name == key else key] = RemoteEntry(  # the synced tree's string
@@ -179,14 +179,17 @@ def take(ahead: forked.Ahead | None, remote: Remote, synced: dict[str, SyncedEnt
 
 
 def _flatten(listed: RemoteTree, synced: dict[str, SyncedEntry]) -> Iterator[_Part]:
-    """The listing in parts: the keys whose entry is the one `_from_record` rebuilds from the synced
-    record (most of them, and cheap to send and to rebuild), rows for the others; issues and frozen
-    keys with the last part."""
+    """The listing in parts: the keys whose entry is the one their synced record describes (most of
+    them, and cheap to send and to rebuild), rows for the others; issues and frozen keys with the
+    last part.
+
+    An unchanged file's entry was built from its record (`list_remote`); an unchanged folder's
+    mtime may have moved, and only that is left to compare."""
     same: list[str] = []
     rows: list[tuple[str, str, bool, int, int, str, str]] = []
+    unchanged, file_kind = listed.unchanged, Kind.FILE
     for key, e in listed.tree.items():
-        record = synced.get(key)
-        if record is not None and _from_record(record) == e:
+        if key in unchanged and (e.kind is file_kind or e.mtime_ns == synced[key].remote_mtime_ns):
             same.append(key)
         else:
             rows.append((key, e.name, e.kind is Kind.DIR, e.size, e.mtime_ns, e.remote_id, e.md5))
@@ -194,13 +197,6 @@ def _flatten(listed: RemoteTree, synced: dict[str, SyncedEntry]) -> Iterator[_Pa
             yield same, rows, [], []
             same, rows = [], []
     yield same, rows, [(i.rel_path, i.message) for i in listed.issues], sorted(listed.frozen)
-
-
-def _from_record(record: SyncedEntry) -> RemoteEntry:
-    """The remote entry a synced record describes, as a listing that found it unchanged gives it."""
-    return RemoteEntry(
-        record.remote_name, record.kind, record.size, record.remote_mtime_ns, record.remote_id, record.md5
-    )
 
 
 def _listing(

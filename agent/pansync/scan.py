@@ -28,7 +28,7 @@ from pathlib import Path
 
 from pansync.errors import RootMissing
 from pansync.hashing import md5_file
-from pansync.ignore import IgnoreRules
+from pansync.ignore import IgnoreRules, builtin_match
 from pansync.model import Kind, LocalEntry, SyncedEntry
 from pansync.names import ancestors_of, printable
 
@@ -75,13 +75,14 @@ def _nfc(name: str) -> str:
 
 
 def _twin_owners(items: list[os.DirEntry[str]]) -> dict[str, str]:
-    """Of names equal up to Unicode normalization, the one that syncs: the NFC spelling if present."""
-    owners: dict[str, str] = {}
+    """Of names equal up to Unicode normalization, the one that syncs: the NFC spelling if present,
+    else the first. Only keys with twins are in the answer (usually none: the loop then skips the
+    test for every name of the folder)."""
+    spellings: dict[str, list[str]] = {}
     for item in items:
-        key = _nfc(item.name)
-        if key not in owners or item.name == key:
-            owners[key] = item.name
-    return owners
+        name = item.name
+        spellings.setdefault(name if name.isascii() else _nfc(name), []).append(name)
+    return {key: key if key in names else names[0] for key, names in spellings.items() if len(names) > 1}
 
 
 def scan_local(
@@ -109,8 +110,8 @@ def scan_local(
         raise RootMissing(f"{root} is not reachable: {exc.strerror}") from exc
 
     tree, unchanged = result.tree, result.unchanged
-    matches = ignore.matches
-    s_isdir, s_isreg, s_islnk = stat.S_ISDIR, stat.S_ISREG, stat.S_ISLNK
+    builtin, pattern = builtin_match, ignore.match_pattern  # `ignore.matches`, inlined below
+    ifmt, ifdir, ifreg, iflnk = 0o170000, stat.S_IFDIR, stat.S_IFREG, stat.S_IFLNK
     file_kind, dir_kind = Kind.FILE, Kind.DIR
     to_hash: list[tuple[str, str]] = []  # (key, on-disk path), in walk order
     scoped = frozenset(scope or ())
@@ -159,15 +160,17 @@ def scan_local(
             except OSError as exc:
                 result.skip(key, f"cannot read ({exc.strerror}); left as it is")
                 continue
-            mode = st.st_mode
-            is_dir = s_isdir(mode)
-            if matches(key, is_dir=is_dir):
+            fmt = st.st_mode & ifmt
+            is_dir = fmt == ifdir
+            if builtin(key_name) is not None or (
+                pattern is not None and pattern(key + "/" if is_dir else key)
+            ):
                 continue
-            if s_islnk(mode):
-                result.skip(key, "symbolic link; PanSync does not follow links")
-                continue
-            if not is_dir and not s_isreg(mode):
-                result.skip(key, "not a regular file (FIFO, socket or device)")
+            if fmt != ifreg and not is_dir:
+                if fmt == iflnk:
+                    result.skip(key, "symbolic link; PanSync does not follow links")
+                else:
+                    result.skip(key, "not a regular file (FIFO, socket or device)")
                 continue
             if owner and owner.get(key_name, name) != name:
                 result.issues.append(
@@ -191,17 +194,18 @@ def scan_local(
                 name_prefix[key] = rel_name
                 stack.append((item.path, key, inside))
                 continue
+            inode = st.st_ino
             record = at_key = synced.get(key)
-            if record is None or record.local_inode != st.st_ino:
+            if record is None or record.local_inode != inode:
                 if by_inode is None:
                     by_inode = {e.local_inode: e for e in synced.values() if e.kind is Kind.FILE}
-                record = by_inode.get(st.st_ino, record)
+                record = by_inode.get(inode, record)
             if (
                 record is not None
                 and record.kind is file_kind
                 and record.size == st.st_size
                 and record.local_mtime_ns == st.st_mtime_ns
-                and record.local_inode == st.st_ino
+                and record.local_inode == inode
             ):
                 if key is rel_name and record.local_name == key:
                     key = rel_name = record.local_name  # the synced tree's string: shared, not copied
