@@ -53,6 +53,7 @@ from pansync.errors import AuthError, ItemError, PanSyncError, RemoteError
 from pansync.hashing import md5_file
 from pansync.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
 from pansync.names import ancestors, covered, is_under, safe_local_path
+from pansync.no_replace import rename_no_replace
 from pansync.plan import Plan
 from pansync.ratelimit import TokenBucket
 from pansync.remote.base import Remote
@@ -346,10 +347,8 @@ class Executor:
             released, self._released = self._released, []
         if records or released:
             with self.state.transaction():
-                for side, path in released:
-                    self.state.remove_temp(side, path)
-                for action, entry in records:
-                    self.state.put(action.key, entry)
+                self.state.remove_temps(released)
+                self.state.put_many((action.key, entry) for action, entry in records)
         for action, _ in records:
             self._done(action)
 
@@ -546,8 +545,10 @@ class Executor:
                 self._release_temp("remote", temp)
         with self._lock:
             self.report.uploaded_bytes += result.payload_bytes
-        fresh = _local_entry(self.root, local.name, local.md5)
-        return synced_from(fresh, moved, result.md5)
+        # `local` as `_check_local` found it after the upload, not a fresh stat: a change made since
+        # must not be recorded beside the MD5 of the bytes sent before it
+        checked = local if local.inode else _local_entry(self.root, local.name, local.md5)
+        return synced_from(checked, moved, result.md5)
 
     def _download(self, action: Download, temp: Path) -> SyncedEntry:
         """Fetch into `temp` beside the target (written down beforehand by `_register_temps`),
@@ -590,12 +591,11 @@ class Executor:
                 os.replace(temp, dest)
             else:
                 try:
-                    os.link(temp, dest)  # never clobber a file created since the scan
+                    rename_no_replace(temp, dest)  # never clobber a file created since the scan
                 except FileExistsError as exc:
                     raise ItemError(
                         key, "a local file appeared with this name; will sync it next time"
                     ) from exc
-                os.unlink(temp)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 keep_partial = False

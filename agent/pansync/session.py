@@ -407,7 +407,7 @@ class FolderSync:
             except (OSError, RemoteError) as exc:
                 self.log.warning("cannot remove a stale temp file", path=path, error=str(exc))
                 continue
-            self.state.remove_temp(side, path)
+            self.state.remove_temps([(side, path)])
 
     # -- the shared index ---------------------------------------------------------------------------
 

@@ -163,22 +163,27 @@ class StateStore:
         )
 
     def put(self, key: str, entry: SyncedEntry) -> None:
-        self.touched.add(key)
-        self._db.execute(
-            f"INSERT OR REPLACE INTO synced ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        self.put_many([(key, entry)])
+
+    def put_many(self, records: Iterable[tuple[str, SyncedEntry]]) -> None:
+        """Write records in one statement (`executemany`): the executor records a few hundred at once."""
+        rows = [
             (
                 key,
-                entry.kind.value,
-                entry.size,
-                entry.md5,
-                entry.local_name,
-                entry.local_mtime_ns,
-                entry.local_inode,
-                entry.remote_name,
-                entry.remote_id,
-                entry.remote_mtime_ns,
-            ),
-        )
+                e.kind.value,
+                e.size,
+                e.md5,
+                e.local_name,
+                e.local_mtime_ns,
+                e.local_inode,
+                e.remote_name,
+                e.remote_id,
+                e.remote_mtime_ns,
+            )
+            for key, e in records
+        ]
+        self.touched.update(row[0] for row in rows)
+        self._db.executemany(f"INSERT OR REPLACE INTO synced ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 
     def delete_tree(self, key: str) -> None:
         """Forget `key` and everything below it."""
@@ -278,8 +283,9 @@ class StateStore:
         """Remember a temp file before it is made, so a crash never leaves litter for good."""
         self._db.execute("INSERT OR REPLACE INTO temps VALUES (?, ?)", (side, path))
 
-    def remove_temp(self, side: str, path: str) -> None:
-        self._db.execute("DELETE FROM temps WHERE side = ? AND path = ?", (side, path))
+    def remove_temps(self, temps: Iterable[tuple[str, str]]) -> None:
+        """Forget temp files, given as (side, path), in one statement."""
+        self._db.executemany("DELETE FROM temps WHERE side = ? AND path = ?", temps)
 
     def temps(self) -> list[tuple[str, str]]:
         return [(str(a), str(b)) for a, b in self._db.execute("SELECT side, path FROM temps").fetchall()]

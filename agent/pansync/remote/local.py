@@ -27,6 +27,7 @@ from pansync.errors import ListingError, RemoteError
 from pansync.hashing import BLOCK_SIZE, md5_file
 from pansync.model import Kind, RemoteEntry
 from pansync.names import validate_rel_path
+from pansync.no_replace import rename_no_replace
 from pansync.remote.base import INTERNAL_PREFIX, META_DIR, Progress, RemoteCaps, UploadResult
 
 __all__ = ["LocalRemote"]
@@ -274,14 +275,13 @@ class LocalRemote:
             if overwrite:
                 _with_parents(target, lambda: os.replace(source, target))
             else:
-                try:  # a file: a hard link fails if the target exists, so nothing is clobbered
-                    _with_parents(target, lambda: os.link(source, target, follow_symlinks=False))
-                    os.unlink(source)
+                try:
+                    _with_parents(target, lambda: rename_no_replace(source, target))
                 except FileExistsError:
                     if not source.samefile(target):
                         raise
                     os.replace(source, target)  # a case-only rename on a case-insensitive disk
-                except (IsADirectoryError, PermissionError):  # link(2) refuses folders (EPERM)
+                except (IsADirectoryError, PermissionError):  # the fallback's link(2) refuses folders
                     if not source.is_dir() or source.is_symlink():
                         raise
                     if target.exists() or target.is_symlink():
