@@ -12,8 +12,9 @@ from __future__ import annotations
 import errno
 import functools
 import os
-import sys
 from collections.abc import Callable
+
+from pansync.libc import last_errno, libc_function
 
 __all__ = ["rename_no_replace"]
 
@@ -28,21 +29,15 @@ _fallback = False
 @functools.cache
 def _renameat2() -> Callable[[str, str], int] | None:
     """`renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE)` returning 0 or an errno, or None
-    where there is no such call. ctypes is imported here, not at start-up (20 ms)."""
-    if not sys.platform.startswith("linux"):
+    where there is no such call."""
+    call = libc_function("renameat2")
+    if call is None:
         return None
-    import ctypes
-
-    try:
-        call = ctypes.CDLL(None, use_errno=True).renameat2
-    except (AttributeError, OSError):
-        return None
-    call.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
 
     def renameat2(source: str, target: str) -> int:
         if call(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE) == 0:
             return 0
-        return ctypes.get_errno()
+        return last_errno()
 
     return renameat2
 

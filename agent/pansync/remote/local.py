@@ -16,7 +16,6 @@ import hashlib
 import os
 import shutil
 import stat
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from typing import TypeVar
 
 from pansync.errors import ListingError, RemoteError
 from pansync.hashing import BLOCK_SIZE, md5_file
+from pansync.libc import last_errno, libc_function
 from pansync.model import Kind, RemoteEntry
 from pansync.names import validate_rel_path
 from pansync.no_replace import rename_no_replace
@@ -59,19 +59,13 @@ def _with_parents(target: Path, make: Callable[[], _T]) -> _T:
 @functools.cache
 def _syncfs() -> Callable[[int], None] | None:
     """Linux's `syncfs(2)`, which Python's `os` lacks, or None elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes  # only here: 20 ms of start-up that no other path needs
-
-    try:
-        call = ctypes.CDLL(None, use_errno=True).syncfs
-    except (AttributeError, OSError):
+    call = libc_function("syncfs")
+    if call is None:
         return None
 
     def syncfs(fd: int) -> None:
         if call(fd) != 0:
-            code = ctypes.get_errno()
-            raise RemoteError(f"cannot flush the remote folder to disk: {os.strerror(code)}")
+            raise RemoteError(f"cannot flush the remote folder to disk: {os.strerror(last_errno())}")
 
     return syncfs
 
