@@ -173,6 +173,7 @@ class Executor:
         download_limit: int | None = None,
     ) -> None:
         self.root = root
+        self._root = str(root)
         self.remote = remote
         self.state = state
         self.local_trash = local_trash
@@ -453,7 +454,7 @@ class Executor:
 
     def _check_local(self, local: LocalEntry) -> None:
         try:
-            st = os.lstat(self.root / local.name)
+            st = os.lstat(f"{self._root}/{local.name}")  # a string: `pathlib` costs more than the call
         except FileNotFoundError as exc:
             raise ItemError(local.name, "vanished since the scan; will look again") from exc
         same = st.st_ino == local.inode and (
