@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pansync import forked
 from pansync.errors import ItemError, ListingError, RemoteError, UnsafePath
 from pansync.gc_pause import gc_paused
-from pansync.ignore import IgnoreRules
+from pansync.ignore import IgnoreRules, builtin_match
 from pansync.index import SharedIndex
 from pansync.model import Kind, RemoteEntry, SyncedEntry
 from pansync.names import ancestors_of, below_any, covered, key_of, printable, validate_rel_path
@@ -73,41 +73,46 @@ def list_remote(
     from_remote_name = remote.from_remote_name
     if hasattr(remote, "on_skip"):
         remote.on_skip = result.skipper(from_remote_name)
+    builtin, pattern = builtin_match, ignore.match_pattern  # `ignore.matches`, inlined below
+    file_kind, dir_kind = Kind.FILE, Kind.DIR
     for entry in _listing(remote, synced, scope):
-        known = synced.get(entry.name)
+        name = entry.name
+        at_key = synced.get(name)
         try:
-            if known is not None and known.remote_name == entry.name:
-                key = entry.name  # a synced key under its synced name: checked when it was recorded
+            if at_key is not None and at_key.remote_name == name:
+                key = name  # a synced key under its synced name: checked when it was recorded
             else:
-                key = validate_rel_path(key_of(from_remote_name(entry.name)))
+                key = validate_rel_path(key_of(from_remote_name(name)))
+                at_key = synced.get(key)
         except UnsafePath as exc:
-            issues.append(
-                ScanIssue(printable(entry.name), f"unsafe name in the cloud listing: {exc.message}")
-            )
-            passed_over.add(entry.name)
+            issues.append(ScanIssue(printable(name), f"unsafe name in the cloud listing: {exc.message}"))
+            passed_over.add(name)
             continue
         if (passed_over and below_any(key, passed_over)) or (frozen and covered(key, frozen)):
             continue
-        if ignore.matches(key, is_dir=entry.kind is Kind.DIR):
+        is_dir = entry.kind is dir_kind
+        if builtin(key.rpartition("/")[2]) is not None or (
+            pattern is not None and pattern(key + "/" if is_dir else key)
+        ):
             passed_over.add(key)
             continue
         if key in tree:
             issues.append(ScanIssue(key, "two cloud names differ only in Unicode form; rename one"))
             frozen.add(key)
             continue
-        if entry.kind is Kind.DIR:
+        if is_dir:
             if (
-                known is not None
-                and known.kind is Kind.DIR
-                and known.remote_id == entry.remote_id
-                and known.remote_name == entry.name
+                at_key is not None
+                and at_key.kind is dir_kind
+                and at_key.remote_id == entry.remote_id
+                and at_key.remote_name == name
             ):
                 unchanged.add(key)
         else:
-            record = at_key = synced.get(key)
+            record = at_key
             if record is None or record.remote_id != entry.remote_id:
                 if by_id is None:
-                    by_id = {e.remote_id: e for e in synced.values() if e.kind is Kind.FILE}
+                    by_id = {e.remote_id: e for e in synced.values() if e.kind is file_kind}
                 record = by_id.get(entry.remote_id, record)
             if (
                 record is not None
@@ -115,11 +120,11 @@ def list_remote(
                 and record.size == entry.size
                 and record.remote_mtime_ns == entry.mtime_ns
             ):
-                name = entry.name
                 if key == name == record.remote_name:
                     key = name = record.remote_name  # the synced tree's string: shared, not copied
+                # the record's objects, not the listing's equal ones
                 entry = RemoteEntry(
-                    name, entry.kind, entry.size, entry.mtime_ns, record.remote_id, record.md5
+                    name, file_kind, record.size, record.remote_mtime_ns, record.remote_id, record.md5
                 )
                 if record is at_key and name == record.remote_name:
                     unchanged.add(key)
