@@ -151,7 +151,15 @@ def listing_ahead(
     `take` then turns the child's answer back into the tree that `list_remote` gives."""
     if not isinstance(remote, LocalRemote) or len(synced) < FORK_MIN:
         return nullcontext()
-    return forked.ahead(lambda: _flatten(list_remote(remote, index, synced, ignore), synced))
+
+    def work() -> Iterator[_Part]:
+        # Paused in the child above all: a collection writes to every object it scans, and so would
+        # copy the parent's synced tree page by page into the child.
+        with gc_paused():
+            listed = list_remote(remote, index, synced, ignore)
+        return _flatten(listed, synced)
+
+    return forked.ahead(work)
 
 
 def take(ahead: forked.Ahead | None, remote: Remote, synced: dict[str, SyncedEntry]) -> RemoteTree | None:

@@ -27,6 +27,7 @@ from operator import attrgetter
 from pathlib import Path
 
 from pansync.errors import RootMissing
+from pansync.gc_pause import gc_paused
 from pansync.hashing import md5_file
 from pansync.ignore import IgnoreRules, builtin_match
 from pansync.model import Kind, LocalEntry, SyncedEntry
@@ -102,13 +103,29 @@ def scan_local(
     the caller to hash only those it must compare (`hash_deferred`).
     """
     result = ScanResult()
-    by_inode: dict[int, SyncedEntry] | None = None
     try:
         if not stat.S_ISDIR(os.stat(root).st_mode):
             raise RootMissing(f"{root} is not a folder")
     except OSError as exc:
         raise RootMissing(f"{root} is not reachable: {exc.strerror}") from exc
+    with gc_paused():  # 100,000 entries would set off the collector a hundred times
+        to_hash = _walk(result, root, synced, ignore, scope)
+    if defer_hash:
+        result.deferred = to_hash
+    elif to_hash:
+        _hash_all(result, to_hash, hasher)
+    return result
 
+
+def _walk(
+    result: ScanResult,
+    root: Path,
+    synced: Mapping[str, SyncedEntry],
+    ignore: IgnoreRules,
+    scope: Collection[str] | None,
+) -> list[tuple[str, str]]:
+    """Fill `result` from one walk; the (key, on-disk path) of the files left to hash."""
+    by_inode: dict[int, SyncedEntry] | None = None
     tree, unchanged = result.tree, result.unchanged
     builtin, pattern = builtin_match, ignore.match_pattern  # `ignore.matches`, inlined below
     ifmt, ifdir, ifreg, iflnk = 0o170000, stat.S_IFDIR, stat.S_IFREG, stat.S_IFLNK
@@ -219,11 +236,7 @@ def scan_local(
             to_hash.append((key, item.path))
             # md5 is filled in by _hash_all below, in place (the tree keeps its walk order)
             tree[key] = LocalEntry(rel_name, file_kind, st.st_size, st.st_mtime_ns, st.st_ino, "")
-    if defer_hash:
-        result.deferred = to_hash
-    elif to_hash:
-        _hash_all(result, to_hash, hasher)
-    return result
+    return to_hash
 
 
 def hash_deferred(

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pansync.gc_pause import gc_paused
 from pansync.model import Kind, SyncedEntry
 from pansync.names import ancestors_of
 
@@ -137,6 +138,10 @@ class StateStore:
         return entries
 
     def _read_synced(self, entries: dict[str, SyncedEntry], query: str, args: tuple[str, ...]) -> None:
+        with gc_paused():  # 100,000 entries would set off the collector a hundred times
+            self._read_rows(entries, query, args)
+
+    def _read_rows(self, entries: dict[str, SyncedEntry], query: str, args: tuple[str, ...]) -> None:
         kinds = _KINDS
         for key, kind, size, md5, lname, lmtime, linode, rname, rid, rmtime in self._db.execute(query, args):
             entries[key] = SyncedEntry(
