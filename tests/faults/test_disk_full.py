@@ -17,6 +17,7 @@ import pytest
 from pansync.remote.base import Progress, Remote
 from tests.bad_inputs._support import failures, temps_under
 from tests.e2e.harness import Client
+from tests.faults._wrap import RemoteWrapper
 
 REMOTES = ["file", "baidu"]
 
@@ -83,15 +84,12 @@ def test_a_real_full_disk_during_a_download(
     _assert_disk_full_then_retried(bob, lambda: small_disk(bob.root, "16m"))
 
 
-class _FillsUp:
+class _FillsUp(RemoteWrapper):
     """A remote whose downloads write part of the bytes, then meet a full disk."""
 
     def __init__(self, inner: Remote, full: list[bool]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.full = full
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
 
     def download(self, rel_path: str, dest: Path, progress: Progress | None = None, offset: int = 0) -> None:
         if not self.full[0]:

@@ -13,26 +13,24 @@ import pytest
 from pansync.errors import RemoteError
 from pansync.remote.base import Progress, Remote, UploadResult
 from tests.e2e.harness import Client, snapshot
+from tests.faults._wrap import RemoteWrapper
 
 REMOTES = ["file", "baidu"]
 
 FILES = {f"报告/第{i}季度.txt": f"第{i}季度：收入、支出。".encode() * 50 for i in range(1, 41)}
 
 
-class _Barrier:
+class _Barrier(RemoteWrapper):
     """A remote that notes which uploads returned since its last flush, and checks at each flush
     that none of them is recorded yet; `fail` makes the flush fail as a full or gone disk would."""
 
     def __init__(self, inner: Remote, state_db: Path, fail: list[bool]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.state_db = state_db
         self.fail = fail
         self.unflushed: set[str] = set()
         self.early: set[str] = set()
         self.flushes = 0
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
 
     def upload(self, local_path: Path, rel_path: str, progress: Progress | None = None) -> UploadResult:
         result = self.inner.upload(local_path, rel_path, progress)

@@ -9,20 +9,18 @@ from pathlib import Path
 from pansync.errors import RemoteError
 from pansync.remote.base import Progress, Remote, UploadResult
 from tests.e2e.harness import Client, snapshot
+from tests.faults._wrap import RemoteWrapper
 
 REMOTES = ["file", "baidu"]
 
 
-class _LateServer:
+class _LateServer(RemoteWrapper):
     """Uploads land, but the client hears a timeout; its delete of the temp comes too early to
     find it (the server was still writing), so the temp stays behind."""
 
     def __init__(self, inner: Remote, late: list[bool]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.late = late
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
 
     def upload(self, local_path: Path, rel_path: str, progress: Progress | None = None) -> UploadResult:
         result = self.inner.upload(local_path, rel_path, progress)

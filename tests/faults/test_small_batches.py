@@ -13,6 +13,7 @@ from pansync import execute
 from pansync.errors import RemoteError
 from pansync.remote.base import Progress, Remote, UploadResult
 from tests.e2e.harness import Client, snapshot
+from tests.faults._wrap import RemoteWrapper
 
 REMOTES = ["file", "baidu"]
 
@@ -20,15 +21,12 @@ FILES = {f"相册/2026年/照片{i:02d}.jpg": b"\xff\xd8" + f"第{i}张".encode(
 BROKEN = "照片05.jpg"
 
 
-class _OneFails:
+class _OneFails(RemoteWrapper):
     """A remote whose upload of one file fails while `failing[0]` holds, as a dropped connection would."""
 
     def __init__(self, inner: Remote, failing: list[bool]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.failing = failing
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
 
     def upload(self, local_path: Path, rel_path: str, progress: Progress | None = None) -> UploadResult:
         if self.failing[0] and local_path.name == BROKEN:
