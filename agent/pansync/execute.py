@@ -329,10 +329,10 @@ class Executor:
                         for (action, _), outcome in zip(task, future.result(), strict=True):
                             if isinstance(outcome, Exception):
                                 self._fail(action, outcome)
+                            elif isinstance(action, Upload):
+                                unflushed.append((action, outcome))  # recorded after the next flush
                             else:
-                                (unflushed if isinstance(action, Upload) else records).append(
-                                    (action, outcome)
-                                )
+                                records.append((action, outcome))
                     self._commit(records)
                     submit_more()
             except BaseException:
