@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pansync import forked
 from pansync.errors import ItemError, ListingError, RemoteError, UnsafePath
 from pansync.gc_pause import gc_paused
-from pansync.ignore import IgnoreRules, builtin_match
+from pansync.ignore import IgnoreRules
 from pansync.index import SharedIndex
 from pansync.model import Kind, RemoteEntry, SyncedEntry
 from pansync.names import ancestors_of, below_any, covered, key_of, printable, validate_rel_path
@@ -73,7 +73,6 @@ def list_remote(
     from_remote_name = remote.from_remote_name
     if hasattr(remote, "on_skip"):
         remote.on_skip = result.skipper(from_remote_name)
-    builtin, pattern = builtin_match, ignore.match_pattern  # `ignore.matches`, inlined below
     file_kind, dir_kind = Kind.FILE, Kind.DIR
     for entry in _listing(remote, synced, scope):
         name = entry.name
@@ -91,9 +90,7 @@ def list_remote(
         if (passed_over and below_any(key, passed_over)) or (frozen and covered(key, frozen)):
             continue
         is_dir = entry.kind is dir_kind
-        if builtin(key.rpartition("/")[2]) is not None or (
-            pattern is not None and pattern(key + "/" if is_dir else key)
-        ):
+        if ignore.matches(key, is_dir=is_dir):
             passed_over.add(key)
             continue
         if key in tree:
