@@ -15,9 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pansync import synced_snapshot
 from pansync.gc_pause import gc_paused
 from pansync.model import Kind, SyncedEntry
 from pansync.names import ancestors_of
+from pansync.synced_snapshot import Row, Stamp
 
 __all__ = ["ConflictRecord", "SkippedItem", "StateStore", "TrashRecord"]
 
@@ -44,7 +46,19 @@ CREATE TABLE IF NOT EXISTS temps (side TEXT NOT NULL, path TEXT NOT NULL, PRIMAR
 CREATE TABLE IF NOT EXISTS local_trash (
     id INTEGER PRIMARY KEY, key TEXT NOT NULL, location TEXT NOT NULL, trashed_ns INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS synced_writes (
+    id INTEGER PRIMARY KEY CHECK (id = 0), db_id TEXT NOT NULL, writes INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO synced_writes VALUES (0, lower(hex(randomblob(16))), 0);
+CREATE TRIGGER IF NOT EXISTS synced_inserted AFTER INSERT ON synced
+    BEGIN UPDATE synced_writes SET writes = writes + 1; END;
+CREATE TRIGGER IF NOT EXISTS synced_updated AFTER UPDATE ON synced
+    BEGIN UPDATE synced_writes SET writes = writes + 1; END;
+CREATE TRIGGER IF NOT EXISTS synced_deleted AFTER DELETE ON synced
+    BEGIN UPDATE synced_writes SET writes = writes + 1; END;
 """
+"""`synced_writes` stamps the synced table for `synced_snapshot`: triggers count every row written,
+whoever writes it, and the random id tells this database from one made again at the same path."""
 
 _COLUMNS = (
     "key, kind, size, md5, local_name, local_mtime_ns, local_inode, remote_name, remote_id, remote_mtime_ns"
@@ -87,6 +101,21 @@ def _subtree(key: str) -> tuple[str, str, str]:
     return key, key + "/", key + "0"
 
 
+def _row(key: str, e: SyncedEntry) -> Row:
+    return (
+        key,
+        e.kind.value,
+        e.size,
+        e.md5,
+        e.local_name,
+        e.local_mtime_ns,
+        e.local_inode,
+        e.remote_name,
+        e.remote_id,
+        e.remote_mtime_ns,
+    )
+
+
 class StateStore:
     """The state database of one folder."""
 
@@ -101,9 +130,27 @@ class StateStore:
         self.touched: set[str] = set()
         """Keys whose records, or whose subtrees' records, were written since the caller last
         emptied this: a sync patches its synced tree from them instead of reading 100,000 rows again."""
+        self.loaded_version = -1
+        """`PRAGMA data_version` when `load_synced` last read the table: another connection has
+        committed since if it differs now (this connection's own writes never change it)."""
+        self._snapshot = path.with_name(path.stem + ".synced")
+        self._snapshot_stamp: Stamp | None = None
+        """The stamp of the copy on disk, where this store read or wrote it."""
 
     def close(self) -> None:
         self._db.close()
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A read transaction: every query inside sees one state of the database."""
+        if self._db.in_transaction:  # inside the caller's own: that one holds the state still
+            yield
+            return
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -118,13 +165,48 @@ class StateStore:
     # -- the synced tree ----------------------------------------------------------------------------
 
     def load_synced(self) -> dict[str, SyncedEntry]:
-        """The whole synced tree: one query, rows turned into entries as they stream in.
+        """The whole synced tree: from the snapshot file when it holds the table as it is now
+        (`synced_snapshot`), else one query, rows turned into entries as they stream in.
 
         Column affinity makes every value the right type already. A side's name equal to the key
         (the usual case) shares the key's string, which keeps a 100,000-entry tree smaller."""
         entries: dict[str, SyncedEntry] = {}
-        self._read_synced(entries, f"SELECT {_COLUMNS} FROM synced", ())
+        with self._reading():  # the stamp, the version and the rows: one state of the database
+            stamp = self._stamp()
+            self.loaded_version = self._data_version()
+            rows = synced_snapshot.load(self._snapshot, stamp)
+            if rows is not None:
+                try:
+                    with gc_paused():
+                        self._add_rows(entries, rows)
+                    self._snapshot_stamp = stamp
+                except (ValueError, TypeError, KeyError, AttributeError):  # a malformed row: read the table
+                    entries = {}
+                    rows = None
+            if rows is None:
+                self._read_synced(entries, f"SELECT {_COLUMNS} FROM synced", ())
         return entries
+
+    def save_snapshot(self, entries: dict[str, SyncedEntry], since: int) -> bool:
+        """Write `entries` as the snapshot of the table, if they are the table: the caller's tree as
+        read by `load_synced` (whose `loaded_version` is `since`) and patched with every write this
+        connection made since. Nothing is written when another connection has committed meanwhile,
+        or when the copy on disk is already this state. Whether a copy was written."""
+        if self._data_version() != since:
+            return False
+        stamp = self._stamp()
+        if stamp == self._snapshot_stamp:
+            return False
+        synced_snapshot.save(self._snapshot, stamp, [_row(key, e) for key, e in entries.items()])
+        self._snapshot_stamp = stamp
+        return True
+
+    def _stamp(self) -> Stamp:
+        db_id, writes = self._db.execute("SELECT db_id, writes FROM synced_writes").fetchone()
+        return str(db_id), int(writes)
+
+    def _data_version(self) -> int:
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
     def load_synced_around(self, keys: Iterable[str]) -> dict[str, SyncedEntry]:
         """The synced records of `keys`, of everything below them and of their parent folders:
@@ -142,8 +224,12 @@ class StateStore:
             self._read_rows(entries, query, args)
 
     def _read_rows(self, entries: dict[str, SyncedEntry], query: str, args: tuple[str, ...]) -> None:
+        self._add_rows(entries, self._db.execute(query, args))
+
+    @staticmethod
+    def _add_rows(entries: dict[str, SyncedEntry], rows: Iterable[Row]) -> None:
         kinds = _KINDS
-        for key, kind, size, md5, lname, lmtime, linode, rname, rid, rmtime in self._db.execute(query, args):
+        for key, kind, size, md5, lname, lmtime, linode, rname, rid, rmtime in rows:
             entries[key] = SyncedEntry(
                 kinds[kind],
                 size,
@@ -172,21 +258,7 @@ class StateStore:
 
     def put_many(self, records: Iterable[tuple[str, SyncedEntry]]) -> None:
         """Write records in one statement (`executemany`): the executor records a few hundred at once."""
-        rows = [
-            (
-                key,
-                e.kind.value,
-                e.size,
-                e.md5,
-                e.local_name,
-                e.local_mtime_ns,
-                e.local_inode,
-                e.remote_name,
-                e.remote_id,
-                e.remote_mtime_ns,
-            )
-            for key, e in records
-        ]
+        rows = [_row(key, e) for key, e in records]
         self.touched.update(row[0] for row in rows)
         self._db.executemany(f"INSERT OR REPLACE INTO synced ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 

@@ -8,11 +8,14 @@ syncs through one shared remote, as two computers sharing a NAS folder would.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from pathlib import Path
 
+from pansync import synced_snapshot
 from pansync.config import load_config
 from pansync.paths import locations
 from pansync.remote.base import Remote
@@ -77,6 +80,7 @@ class Client:
             return runner.run(options)
         finally:
             runner.close()
+            check_synced_snapshot(self.home / "state" / "folders" / "main" / "state.sqlite3")
 
     def state(self) -> StateStore:
         return StateStore(self.home / "state" / "folders" / "main" / "state.sqlite3")
@@ -107,6 +111,19 @@ class Client:
 
     def tree(self) -> dict[str, bytes | None]:
         return snapshot(self.root)
+
+
+def check_synced_snapshot(database: Path) -> None:
+    """A snapshot file that claims to be current holds exactly the table's rows (every e2e sync
+    checks this, so every kind of action is covered)."""
+    if not database.exists():
+        return
+    with closing(sqlite3.connect(database)) as db:
+        stamp = db.execute("SELECT db_id, writes FROM synced_writes").fetchone()
+        table = sorted(db.execute("SELECT * FROM synced"))
+    rows = synced_snapshot.load(database.with_name(database.stem + ".synced"), stamp)
+    if rows is not None:
+        assert sorted(rows) == table, "the synced snapshot claims to be current but differs from the table"
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:

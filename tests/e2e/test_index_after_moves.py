@@ -4,8 +4,11 @@ synced tree (the sync patches its in-memory copy of that tree instead of reading
 from __future__ import annotations
 
 import shutil
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
+from pansync import synced_snapshot
 from pansync.actions import Forget
 from pansync.index import decode_index
 from tests.e2e.harness import Client, snapshot
@@ -39,3 +42,24 @@ def test_the_index_is_the_synced_tree_after_folder_moves(alice: Client, cloud: P
     assert set(snapshot(cloud)) == synced == set(alice.tree())
     assert "日记/去年/2月/2日.md" in synced and not any(k.startswith("日记/2025年") for k in synced)
     assert not any(k.startswith("日记/草稿") for k in synced)
+
+
+def test_the_synced_snapshot_is_the_table_after_folder_moves(alice: Client) -> None:
+    """The snapshot is written from the same patched copy; the harness compares it with the table
+    after every sync, this test makes sure there was a current one to compare."""
+    for month in range(1, 4):
+        alice.write(f"相册/{month}月/封面.txt", f"{month}月".encode())
+    assert alice.sync().converged
+    (alice.root / "相册" / "1月").rename(alice.root / "相册" / "一月")
+    shutil.rmtree(alice.root / "相册" / "2月")
+    alice.write("相册/4月/新.txt", "新".encode())
+    assert alice.sync().converged
+
+    database = alice.home / "state" / "folders" / "main" / "state.sqlite3"
+    with closing(sqlite3.connect(database)) as db:
+        stamp = db.execute("SELECT db_id, writes FROM synced_writes").fetchone()
+    rows = synced_snapshot.load(database.with_name("state.synced"), stamp)
+    assert rows is not None
+    assert (
+        {row[0] for row in rows} == alice.state().synced_keys() >= {"相册/一月/封面.txt", "相册/4月/新.txt"}
+    )

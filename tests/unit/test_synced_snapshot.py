@@ -1,0 +1,116 @@
+"""The synced tree's snapshot file: used while it holds the table as it is, never once it does not."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from pansync import synced_snapshot
+from pansync.model import Kind, SyncedEntry
+from pansync.state import StateStore
+
+
+def record(name: str, size: int = 3, md5: str = "a" * 32) -> SyncedEntry:
+    return SyncedEntry(
+        Kind.FILE, size, md5, name, 1_700_000_000_000_000_000, 42, name, "7", 1_700_000_000_000
+    )
+
+
+TREE = {
+    "文档": SyncedEntry(Kind.DIR, 0, "", "文档", 1, 2, "文档", "3", 4),
+    "文档/报告（终稿）.txt": record("文档/报告（终稿）.txt"),
+    "笔记.md": record("笔记.md", size=9),
+}
+
+
+def saved_store(path: Path) -> StateStore:
+    """A store holding TREE, with its snapshot written the way a sync writes it."""
+    store = StateStore(path)
+    store.put_many(TREE.items())
+    tree = store.load_synced()
+    assert store.save_snapshot(tree, store.loaded_version)
+    return store
+
+
+def forge(path: Path, rows: list[synced_snapshot.Row]) -> None:
+    """A snapshot with other rows but the database's present stamp: what `load_synced` returns then
+    tells whether it read the copy or the table."""
+    with sqlite3.connect(path) as db:
+        db_id, writes = db.execute("SELECT db_id, writes FROM synced_writes").fetchone()
+    synced_snapshot.save(path.with_name(path.stem + ".synced"), (db_id, writes), rows)
+
+
+FORGED: list[synced_snapshot.Row] = [("假的.txt", "file", 1, "b" * 32, "假的.txt", 5, 6, "假的.txt", "8", 5)]
+
+
+def test_a_new_store_loads_the_tree_from_the_snapshot(tmp_path: Path) -> None:
+    saved_store(tmp_path / "state.sqlite3").close()
+    assert StateStore(tmp_path / "state.sqlite3").load_synced() == TREE
+
+    forge(tmp_path / "state.sqlite3", FORGED)
+    assert list(StateStore(tmp_path / "state.sqlite3").load_synced()) == ["假的.txt"]  # the copy was read
+
+
+def test_a_write_by_any_connection_makes_the_snapshot_stale(tmp_path: Path) -> None:
+    saved_store(tmp_path / "state.sqlite3").close()
+    # What an older PanSync, knowing nothing of snapshots, would do: the triggers count it all the same.
+    with sqlite3.connect(tmp_path / "state.sqlite3") as db:
+        db.execute("UPDATE synced SET size = 10 WHERE key = ?", ("笔记.md",))
+    assert StateStore(tmp_path / "state.sqlite3").load_synced()["笔记.md"].size == 10
+
+
+def test_own_writes_are_saved_and_another_connections_stop_the_save(tmp_path: Path) -> None:
+    store = saved_store(tmp_path / "state.sqlite3")
+    tree = store.load_synced()
+    since = store.loaded_version
+    added = record("新建 文件夹/新.txt")
+    store.put("新建 文件夹/新.txt", added)
+    tree["新建 文件夹/新.txt"] = added  # the caller patches its tree with what it wrote
+    assert store.save_snapshot(tree, since)
+    assert not store.save_snapshot(tree, since)  # the copy is already this state
+    assert StateStore(tmp_path / "state.sqlite3").load_synced() == tree
+
+    other = StateStore(tmp_path / "state.sqlite3")
+    other.delete_tree("笔记.md")
+    store.put("另一个.txt", record("另一个.txt"))
+    assert not store.save_snapshot(tree, since)  # the tree in hand lacks what the other wrote
+    assert "笔记.md" not in StateStore(tmp_path / "state.sqlite3").load_synced()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda data: data[: len(data) // 2], id="truncated"),
+        pytest.param(lambda data: data[:-10] + bytes(10), id="zeroed tail"),
+        pytest.param(lambda data: data.replace(b"bbbb", b"cbbb"), id="one byte of a string"),
+        pytest.param(lambda data: b"", id="empty"),
+        pytest.param(lambda data: b"\xff" * 64, id="garbage"),
+    ],
+)
+def test_a_damaged_snapshot_is_ignored(tmp_path: Path, damage: object) -> None:
+    saved_store(tmp_path / "state.sqlite3").close()
+    forge(tmp_path / "state.sqlite3", FORGED)
+    copy = tmp_path / "state.synced"
+    copy.write_bytes(damage(copy.read_bytes()))  # type: ignore[operator]
+    assert StateStore(tmp_path / "state.sqlite3").load_synced() == TREE
+
+
+def test_malformed_rows_with_a_good_checksum_are_ignored(tmp_path: Path) -> None:
+    saved_store(tmp_path / "state.sqlite3").close()
+    forge(tmp_path / "state.sqlite3", [("缺字段.txt", "file", 1)])  # type: ignore[list-item]
+    assert StateStore(tmp_path / "state.sqlite3").load_synced() == TREE
+    forge(tmp_path / "state.sqlite3", [("怪.txt", "symlink", 1, "", "怪.txt", 1, 1, "怪.txt", "", 1)])
+    assert StateStore(tmp_path / "state.sqlite3").load_synced() == TREE
+
+
+def test_a_snapshot_of_a_database_made_again_is_ignored(tmp_path: Path) -> None:
+    saved_store(tmp_path / "state.sqlite3").close()
+    for leftover in tmp_path.glob("state.sqlite3*"):
+        leftover.unlink()  # the user reset the state; the copy stayed behind
+    store = StateStore(tmp_path / "state.sqlite3")
+    assert store.load_synced() == {}
+    fresh = {f"新{i}.txt": record(f"新{i}.txt") for i in range(len(TREE))}
+    store.put_many(fresh.items())  # as many writes as the copy counts: the database id tells them apart
+    assert StateStore(tmp_path / "state.sqlite3").load_synced() == fresh
