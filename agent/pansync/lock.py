@@ -11,6 +11,17 @@ Limit: the remote offers only create-if-absent, replace, read and delete, not co
 a stale takeover keeps a window of one round trip in which two contenders can both delete and
 create. The winner is whoever's file survives: each contender waits `settle_s` after creating and
 reads back, the loser backs off, and a holder that was overwritten finds out at its next `check`.
+
+Late writes: a slow server may carry out a lock write (a renewal, say) after its client gave up on
+the request, even after that client released the lock. Once a holder has read its lease back, a
+contender can keep the lock only with a generation above the holder's (it settles its generation
+against the holder's record and the fence before it proceeds), so a record with a lower one is a
+late write, or at worst a contender's provisional record that the contender's own read-back will
+drop. The holder writes its own record back and keeps the lease (and `release` removes such a
+record), instead of taking it for a takeover and committing nothing. Only a lease that has been
+read back does so: until then, the contenders' own protocol (settle, read back, back off) decides.
+A late record that lands while nobody holds the lock is left to expire like a crashed holder's:
+taking it over early was tried and broke the rising generations under a three-process race.
 """
 
 from __future__ import annotations
@@ -289,6 +300,9 @@ class Lease:
         self._clock = clock
         self._deadline = written_at + ttl_s
         self._released = False
+        self._read_back = False
+        """Set once the acquisition has read this lease back; only then is a record of a lower
+        generation taken for a late write (see the module's note)."""
 
     @property
     def record(self) -> LockRecord:
@@ -357,6 +371,10 @@ class Lease:
     def _current(self) -> LockInfo:
         """The lock as the server has it now, or LockLost if it is no longer this lease."""
         info = read_lock(self._remote)
+        if info is not None and self._is_late_write(info):
+            _log.warning("lock.late_write_overwritten", found=info.describe(), generation=self.generation)
+            self._remote.write_meta(LOCK_PATH, encode_lock(self._record))
+            info = read_lock(self._remote)
         if info is None or info.record is None or not info.record.same_holder(self._record):
             holder = (
                 "nobody: the lock file is gone (`pansync unlock --force`?)"
@@ -398,14 +416,21 @@ class Lease:
         self._released = True
         got = self._remote.read_meta(LOCK_PATH)
         try:
-            ours = got is not None and parse_lock(got[0]).same_holder(self._record)
+            found = parse_lock(got[0]) if got is not None else None
         except LockCorrupt:
-            ours = False
-        if ours:
+            found = None
+        ours = found is not None and found.same_holder(self._record)
+        if ours or (found is not None and self._is_late_write_of(found)):
             self._remote.delete_meta(LOCK_PATH)
             _log.info("lock.released", generation=self.generation)
         else:
             _log.warning("lock.release_not_ours", generation=self.generation)
+
+    def _is_late_write(self, info: LockInfo) -> bool:
+        return info.record is not None and self._is_late_write_of(info.record)
+
+    def _is_late_write_of(self, record: LockRecord) -> bool:
+        return self._read_back and record.generation < self._record.generation
 
     def __enter__(self) -> Lease:
         return self
@@ -508,6 +533,7 @@ class _Contender:
             lease.check()
         except LockLost:  # overwritten by a contender's takeover in the meantime: back off
             return read_lock(remote)
+        lease._read_back = True
         _log.info("lock.acquired", generation=mine.generation, client=mine.client_id)
         return lease
 

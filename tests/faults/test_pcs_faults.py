@@ -172,8 +172,9 @@ def test_timeouts_are_retried_even_when_the_server_finished_the_work(
         try:
             _sync_ok(alice)
             # The server sleeps before it works: requests alice gave up on still land for up to
-            # 0.8 s after her sync. One of her lock writes landing inside bob's sync is another
-            # hazard (bob then commits nothing), open in docs/RELIABILITY.md section 7.
+            # 0.8 s after her sync. A late lock write inside bob's sync is overwritten (a lower
+            # generation than his), but a late delete of the lock file (her release, retried)
+            # would still make bob commit nothing: open in docs/RELIABILITY.md section 7.
             time.sleep(1.5)
             _sync_ok(bob)
         finally:

@@ -420,3 +420,40 @@ def test_own_lease_left_by_a_dead_process_is_taken_at_once(tmp_path: Path) -> No
     lease = Lease.acquire(remote, client_id="a" * 32, client_name="laptop", ttl_s=600)
     assert lease.generation >= 2
     lease.release()
+
+
+# -- late writes ---------------------------------------------------------------------------------------
+
+
+def test_a_late_write_of_an_earlier_holder_is_overwritten_not_obeyed() -> None:
+    """A slow server carries out a's lock write after a gave up on it and released: the record lands
+    inside b's lease. Its generation is below b's, so b writes its own record back and goes on."""
+    store = MemoryMetaStore()
+    first = acquire(store, "a")
+    late = encode_lock(first.record)
+    first.release()
+    second = acquire(store, "b")
+    assert second.generation > first.generation
+
+    store.write_meta(LOCK_PATH, late)
+    second.check()
+    got = store.read_meta(LOCK_PATH)
+    assert got is not None and parse_lock(got[0]).same_holder(second.record)
+    store.write_meta(LOCK_PATH, late)
+    second.renew()
+    store.write_meta(LOCK_PATH, late)
+    second.release()
+    assert store.read_meta(LOCK_PATH) is None  # the late record goes too: nobody waits out its TTL
+
+
+def test_a_record_of_a_higher_generation_is_still_a_takeover() -> None:
+    store = MemoryMetaStore()
+    old = acquire(store, "a")
+    store.advance(TTL + 1)
+    new = acquire(store, "b")
+    store.write_meta(LOCK_PATH, encode_lock(old.record))  # a's late renewal lands in b's lease
+    new.check()
+    with pytest.raises(LockLost, match="Laptop B"):
+        old.check()  # b's record, of a higher generation, is a real takeover for a
+    old.release()
+    new.check()
