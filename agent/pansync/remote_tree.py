@@ -47,12 +47,14 @@ class RemoteTree:
 
     def skipper(self, from_remote_name: Callable[[str], str]) -> Callable[[str, str], None]:
         """Where the backend reports an entry it passed over (a symlink on a NAS): reported and left
-        alone, never taken as a deletion."""
+        alone, never taken as a deletion. The backend keeps this for the whole sync, so it holds
+        the issues and frozen keys alone: the tree itself (100,000 entries) goes with its round."""
+        issues, frozen = self.issues, self.frozen
 
         def skipped(name: str, why: str) -> None:
             key = key_of(from_remote_name(name))
-            self.issues.append(ScanIssue(printable(key), f"in the cloud folder: {why}; not synced"))
-            self.frozen.add(key)
+            issues.append(ScanIssue(printable(key), f"in the cloud folder: {why}; not synced"))
+            frozen.add(key)
 
         return skipped
 

@@ -174,16 +174,17 @@ class StateStore:
         with self._reading():  # the stamp, the version and the rows: one state of the database
             stamp = self._stamp()
             self.loaded_version = self._data_version()
-            rows = synced_snapshot.load(self._snapshot, stamp)
-            if rows is not None:
+            parts = synced_snapshot.read_parts(self._snapshot, stamp)
+            if parts is not None:
                 try:
                     with gc_paused():
-                        self._add_rows(entries, rows)
+                        for part in parts:
+                            self._add_rows(entries, part)
                     self._snapshot_stamp = stamp
-                except (ValueError, TypeError, KeyError, AttributeError):  # a malformed row: read the table
-                    entries = {}
-                    rows = None
-            if rows is None:
+                except (synced_snapshot.Damaged, ValueError, TypeError, KeyError, AttributeError):
+                    entries = {}  # a damaged part or a malformed row: read the table
+                    parts = None
+            if parts is None:
                 self._read_synced(entries, f"SELECT {_COLUMNS} FROM synced", ())
         return entries
 
@@ -197,7 +198,9 @@ class StateStore:
         stamp = self._stamp()
         if stamp == self._snapshot_stamp:
             return False
-        synced_snapshot.save(self._snapshot, stamp, [_row(key, e) for key, e in entries.items()])
+        synced_snapshot.save(
+            self._snapshot, stamp, len(entries), (_row(key, e) for key, e in entries.items())
+        )
         self._snapshot_stamp = stamp
         return True
 

@@ -121,8 +121,9 @@ def check_synced_snapshot(database: Path) -> None:
     with closing(sqlite3.connect(database)) as db:
         stamp = db.execute("SELECT db_id, writes FROM synced_writes").fetchone()
         table = sorted(db.execute("SELECT * FROM synced"))
-    rows = synced_snapshot.load(database.with_name(database.stem + ".synced"), stamp)
-    if rows is not None:
+    parts = synced_snapshot.read_parts(database.with_name(database.stem + ".synced"), stamp)
+    if parts is not None:
+        rows = [row for part in parts for row in part]
         assert sorted(rows) == table, "the synced snapshot claims to be current but differs from the table"
 
 

@@ -39,7 +39,7 @@ def forge(path: Path, rows: list[synced_snapshot.Row]) -> None:
     tells whether it read the copy or the table."""
     with sqlite3.connect(path) as db:
         db_id, writes = db.execute("SELECT db_id, writes FROM synced_writes").fetchone()
-    synced_snapshot.save(path.with_name(path.stem + ".synced"), (db_id, writes), rows)
+    synced_snapshot.save(path.with_name(path.stem + ".synced"), (db_id, writes), len(rows), iter(rows))
 
 
 FORGED: list[synced_snapshot.Row] = [("假的.txt", "file", 1, "b" * 32, "假的.txt", 5, 6, "假的.txt", "8", 5)]
