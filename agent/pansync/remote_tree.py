@@ -166,22 +166,26 @@ def take(ahead: forked.Ahead | None, remote: Remote, synced: dict[str, SyncedEnt
     if ahead is None:
         return None
     result = RemoteTree()
-    tree = result.tree
     kinds = (Kind.FILE, Kind.DIR)
     try:
         with gc_paused():
+            # Every synced entry as its record describes it, built while the child may still be
+            # listing: in a quiet folder that is nearly the whole answer, and this the work it
+            # would ask for. Rows replace what changed; what the child did not send goes at the end.
+            tree = result.tree = {
+                key: RemoteEntry(r.remote_name, r.kind, r.size, r.remote_mtime_ns, r.remote_id, r.md5)
+                for key, r in synced.items()
+            }
+            sent: set[str] = set()
             for same, rows, issues, frozen in ahead.parts():
                 result.issues.extend(ScanIssue(rel, message) for rel, message in issues)
                 result.frozen.update(frozen)
-                for key in same:  # the entry the record describes; this loop runs once per synced entry
-                    r = synced[key]
-                    name = r.remote_name
-                    tree[name if name == key else key] = RemoteEntry(  # the synced tree's string
-                        name, r.kind, r.size, r.remote_mtime_ns, r.remote_id, r.md5
-                    )
                 result.unchanged.update(same)
                 for key, name, is_dir, size, mtime_ns, remote_id, md5 in rows:
                     tree[key] = RemoteEntry(name, kinds[is_dir], size, mtime_ns, remote_id, md5)
+                    sent.add(key)
+            for key in tree.keys() - result.unchanged - sent:
+                del tree[key]  # gone from the cloud, or listed under another key
     except forked.ChildFailed:
         return None
     if hasattr(remote, "on_skip"):
