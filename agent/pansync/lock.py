@@ -430,7 +430,9 @@ class Lease:
         return info.record is not None and self._is_late_write_of(info.record)
 
     def _is_late_write_of(self, record: LockRecord) -> bool:
-        return self._read_back and record.generation < self._record.generation
+        """Only a live lease re-asserts itself: one past its TTL may have been taken over, and the
+        lower record may be its taker's provisional one."""
+        return self._read_back and self.expires_in() > 0 and record.generation < self._record.generation
 
     def __enter__(self) -> Lease:
         return self

@@ -457,3 +457,19 @@ def test_a_record_of_a_higher_generation_is_still_a_takeover() -> None:
         old.check()  # b's record, of a higher generation, is a real takeover for a
     old.release()
     new.check()
+
+
+def test_a_lease_past_its_ttl_never_overwrites_a_lower_record() -> None:
+    """It may have been taken over meanwhile: the lower record may be its taker's provisional one."""
+    store = MemoryMetaStore()
+    first = acquire(store, "a")
+    late = encode_lock(first.record)
+    first.release()
+    clock = FakeClock(store)
+    second = acquire(store, "b", clock=clock, sleep=clock.sleep)
+    clock.sleep(TTL + 1)
+    store.write_meta(LOCK_PATH, late)
+    with pytest.raises(LockLost, match="Laptop A"):
+        second.check()
+    got = store.read_meta(LOCK_PATH)
+    assert got is not None and got[0] == late
