@@ -43,13 +43,24 @@ class Context:
         self.locs: Locations = locations(self.env)
         self.config_path = resolve_config_path(config_path, self.env)
         self.verbose = verbose
+        self._config: tuple[tuple[int, int, int], Any] | None = None
 
     def config(self) -> Any:
+        """The configuration, parsed once per version of the file (a sync asks three times)."""
         from pansync.config import load_config
 
-        if not self.config_path.exists():
-            raise ConfigError(f"no configuration at {self.config_path}; run `pansync init` to create one")
-        return load_config(self.config_path, env=self.env)
+        try:
+            st = self.config_path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise ConfigError(
+                f"no configuration at {self.config_path}; run `pansync init` to create one"
+            ) from None
+        except OSError:
+            return load_config(self.config_path, env=self.env)  # which says what is wrong, and where
+        version = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if self._config is None or self._config[0] != version:
+            self._config = (version, load_config(self.config_path, env=self.env))
+        return self._config[1]
 
     def folders(self, name: str | None) -> list[Any]:
         config = self.config()

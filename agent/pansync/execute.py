@@ -133,7 +133,10 @@ def synced_from(local: LocalEntry, remote: RemoteEntry, md5: str) -> SyncedEntry
 
 
 def _local_entry(root: Path, name: str, md5: str) -> LocalEntry:
-    st = os.lstat(root / name)
+    return _entry_of(name, os.lstat(root / name), md5)
+
+
+def _entry_of(name: str, st: os.stat_result, md5: str) -> LocalEntry:
     is_dir = stat.S_ISDIR(st.st_mode)
     return LocalEntry(
         name, Kind.DIR if is_dir else Kind.FILE, 0 if is_dir else st.st_size, st.st_mtime_ns, st.st_ino, md5
@@ -610,6 +613,9 @@ class Executor:
             with open(temp, "rb+") as f:
                 os.fsync(f.fileno())
             os.utime(temp, ns=(remote.mtime_ns, remote.mtime_ns))
+            # What lands is recorded, not what a stat finds after it has landed: the user may
+            # rename or save the file at once, and the next sync must see that as a change.
+            landed = os.stat(temp)
             keep_partial = False
             if action.replaces is not None:
                 self._check_local(action.replaces)
@@ -634,7 +640,7 @@ class Executor:
             self.sink.finish(key)
         with self._lock:
             self.report.downloaded_bytes += moved[0]
-        return synced_from(_local_entry(self.root, dest.relative_to(self.root).as_posix(), md5), remote, md5)
+        return synced_from(_entry_of(dest.relative_to(self.root).as_posix(), landed, md5), remote, md5)
 
 
 def _small(action: Upload | Download) -> bool:

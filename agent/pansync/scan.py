@@ -75,6 +75,11 @@ def _nfc(name: str) -> str:
     return name if unicodedata.is_normalized("NFC", name) else unicodedata.normalize("NFC", name)
 
 
+def _is_nfc(item: os.DirEntry[str]) -> bool:
+    name = item.name
+    return name.isascii() or unicodedata.is_normalized("NFC", name)
+
+
 def _twin_owners(items: list[os.DirEntry[str]]) -> dict[str, str]:
     """Of names equal up to Unicode normalization, the one that syncs: the NFC spelling if present,
     else the first. Only keys with twins are in the answer (usually none: the loop then skips the
@@ -146,8 +151,9 @@ def _walk(
                 raise RootMissing(f"cannot list {root}: {exc.strerror}") from exc
             result.skip(prefix, f"cannot list this folder ({exc.strerror}); left as it is")
             continue
-        # ASCII names are valid UTF-8 and already NFC, so a folder of them has no Unicode twins.
-        owner = {} if all(item.name.isascii() for item in items) else _twin_owners(items)
+        # Two names are twins only if one of them is not NFC: a folder of NFC names (ASCII ones
+        # included) has none, and most folders are such.
+        owner = {} if all(map(_is_nfc, items)) else _twin_owners(items)
         disk_prefix = name_prefix[prefix]
         same_prefix = disk_prefix == prefix  # then a name that is its own key gives a key == rel_name
         for item in items:
