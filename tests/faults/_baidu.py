@@ -50,6 +50,7 @@ def observed_client(
     *,
     policy: RetryPolicy = FAST,
     wrap: Callable[[Remote], Remote] | None = None,
+    extra_config: str = "",
 ) -> tuple[Client, Observed]:
     """A client whose every sync talks to fakepcs through a `BaiduRemote` with `policy`."""
     observed = Observed()
@@ -69,7 +70,7 @@ def observed_client(
         observed.remotes.append(remote)
         return wrap(remote) if wrap is not None else remote
 
-    client = make_client(name, wrap_remote=rebuild)
+    client = make_client(name, wrap_remote=rebuild, extra_config=extra_config)
     holder.append(client)
     return client, observed
 

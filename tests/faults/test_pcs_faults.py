@@ -152,8 +152,14 @@ def test_timeouts_are_retried_even_when_the_server_finished_the_work(
     policy = RetryPolicy(
         attempts=10, wait_base_s=0.02, wait_max_s=0.2, cooldown_s=0.5, connect_timeout_s=2, read_timeout_s=0.5
     )
-    alice, seen_alice = observed_client(make_client, "alice", fake_baidu, policy=policy)
-    bob, seen_bob = observed_client(make_client, "bob", fake_baidu, policy=policy)
+    # A lock write alice gave up on may land after her release, when nobody holds the lock to
+    # overwrite it: bob then waits for that record to expire (docs/RELIABILITY.md section 7, open).
+    # A short TTL keeps that wait inside bob's lock wait; renewals every TTL/3 keep the leases alive.
+    short_lease = "lock:\n  ttl: 10s\n"
+    alice, seen_alice = observed_client(
+        make_client, "alice", fake_baidu, policy=policy, extra_config=short_lease
+    )
+    bob, seen_bob = observed_client(make_client, "bob", fake_baidu, policy=policy, extra_config=short_lease)
     try:
         # small files only: under a loaded CPU a MiB-sized request could outlast the short timeout
         # on its own, and this test is about the server being slow, not the machine
