@@ -8,7 +8,7 @@ of crashing the agent (and a newer-format one, `IndexTooNew`, is reported, never
 
 The payload is columnar (one array per field) because an index of a million entries must encode and
 decode in a few seconds of pure Python: every per-entry step below is a C-level `map`/`join`/`array`
-pass, and the Python garbage collector is paused while a million entry objects are built.
+pass, and the decoded entries stay in those columns (`index_table.IndexTable`).
 """
 
 from __future__ import annotations
@@ -20,15 +20,13 @@ import struct
 import sys
 import zlib
 from collections import deque
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
-from itertools import compress, repeat
-from operator import attrgetter, is_
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from itertools import compress
 from typing import Literal
 
 from pansync.errors import IndexCorrupt
-from pansync.gc_pause import gc_paused
-from pansync.model import Kind
+from pansync.index_table import F_DELETED, F_DIR, F_MD5, U32, IndexEntry, IndexTable
 
 __all__ = [
     "FLAGS_MAY_IGNORE",
@@ -36,6 +34,7 @@ __all__ = [
     "MAGIC",
     "IndexEntry",
     "IndexHeader",
+    "IndexTable",
     "IndexTooNew",
     "SharedIndex",
     "decode_index",
@@ -63,11 +62,8 @@ _CODECS: dict[str, int] = {"zlib": 1, "lzma": 2}
 _PER_ENTRY_FIXED = 4 + 1 + 8 + 8 + 8
 """Bytes every entry takes in the fixed-width columns (client index, flags, 3 x int64)."""
 
-_F_DIR, _F_DELETED, _F_MD5 = 1, 2, 4
-_ENTRY_FLAGS_KNOWN = _F_DIR | _F_DELETED | _F_MD5
-_KIND_OF_FLAGS = tuple(Kind.DIR if b & _F_DIR else Kind.FILE for b in range(256))
-_DELETED_OF_FLAGS = tuple(bool(b & _F_DELETED) for b in range(256))
-_HAS_MD5_TABLE = bytes(1 if b & _F_MD5 else 0 for b in range(256))
+_ENTRY_FLAGS_KNOWN = F_DIR | F_DELETED | F_MD5
+_HAS_MD5_TABLE = bytes(1 if b & F_MD5 else 0 for b in range(256))
 
 
 class IndexTooNew(IndexCorrupt):
@@ -80,35 +76,7 @@ class IndexTooNew(IndexCorrupt):
     title = "Shared index needs a newer PanSync"
 
 
-def _u32_code() -> str:
-    for code in ("I", "L"):
-        if array.array(code).itemsize == 4:
-            return code
-    raise ImportError("no 4-byte unsigned array type on this platform")  # pragma: no cover
-
-
-_U32 = _u32_code()
 _BIG_ENDIAN_HOST = sys.byteorder == "big"
-
-
-@dataclass(frozen=True, slots=True)
-class IndexEntry:
-    """One path in the shared index: what the last committing client agreed the path is.
-
-    `md5` is 32 lowercase hex digits for files ("" for directories and tombstones). `deleted` marks
-    a tombstone, kept for a while so that other clients learn of the deletion instead of
-    re-uploading the file. `generation` and `client_id` name the commit that last changed the entry.
-    """
-
-    key: str
-    kind: Kind
-    size: int
-    mtime_ns: int
-    md5: str
-    remote_id: str
-    deleted: bool
-    generation: int
-    client_id: str
 
 
 @dataclass(slots=True)
@@ -118,7 +86,8 @@ class SharedIndex:
     generation: int
     writer_id: str
     written_at_ns: int
-    entries: dict[str, IndexEntry] = field(default_factory=dict)
+    entries: Mapping[str, IndexEntry] = field(default_factory=dict)
+    """Decoded, an `IndexTable` (columns, an entry object made per lookup); built, any mapping."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,15 +104,9 @@ class IndexHeader:
 
 def _le(arr: array.array[int]) -> bytes:
     if _BIG_ENDIAN_HOST:  # pragma: no cover - the format is little-endian everywhere
+        arr = array.array(arr.typecode, arr)  # a copy: the caller's table stays in host order
         arr.byteswap()
     return arr.tobytes()
-
-
-def _int_column(code: str, values: Iterable[int], what: str) -> bytes:
-    try:
-        return _le(array.array(code, values))
-    except (OverflowError, TypeError) as exc:
-        raise ValueError(f"index entry {what} must be an integer in range: {exc}") from exc
 
 
 def _join_strings(values: list[str], what: str) -> bytes:
@@ -161,16 +124,10 @@ def encode_index(index: SharedIndex, *, codec: Literal["zlib", "lzma"] = "zlib",
     million entries it is several times faster than level 6 or lzma for a file a little larger.
     MD5s are random bytes, so their column is stored as is rather than fed to the compressor.
     """
-    values = list(index.entries.values())
-    n = len(values)
-    keys = list(map(attrgetter("key"), values))
-    if keys != list(index.entries):
-        raise ValueError("every index entry must be stored under its own key")
-    client_ids = list(map(attrgetter("client_id"), values))
-    client_table = list(dict.fromkeys(client_ids))
-    client_pos = {c: i for i, c in enumerate(client_table)}
-
-    md5s = list(map(attrgetter("md5"), values))
+    entries = index.entries
+    columns = (entries if isinstance(entries, IndexTable) else IndexTable.from_entries(entries)).columns()
+    n = len(columns.keys)
+    md5s = columns.md5s
     if not set(map(len, md5s)) <= {0, 32}:
         raise ValueError("index entry md5 must be 32 lowercase hex digits or empty")
     md5_hex = "".join(md5s)
@@ -180,34 +137,24 @@ def encode_index(index: SharedIndex, *, codec: Literal["zlib", "lzma"] = "zlib",
         md5_raw = b""
     if len(md5_raw) * 2 != len(md5_hex) or md5_hex != md5_hex.lower():
         raise ValueError("index entry md5 must be 32 lowercase hex digits or empty")
-
-    # Identity tests and list.count stay in C; hashing an Enum member would call Python code.
-    kinds = list(map(attrgetter("kind"), values))
-    if kinds.count(Kind.FILE) + kinds.count(Kind.DIR) != n:
-        raise ValueError("index entry kind must be a Kind")
-    deleted = list(map(attrgetter("deleted"), values))
-    if deleted.count(True) + deleted.count(False) != n:
-        raise ValueError("index entry deleted must be a bool")
-    # Each byte is 0 or 1, so the shifts never carry into a neighbouring byte.
-    flags = (
-        int.from_bytes(bytes(map(is_, kinds, repeat(Kind.DIR))), "little")
-        | int.from_bytes(bytes(map(bool, deleted)), "little") << 1
-        | int.from_bytes(bytes(map(bool, md5s)), "little") << 2
-    ).to_bytes(n, "little")
+    flags = bytes(columns.flags)
+    with_md5 = flags.translate(_HAS_MD5_TABLE).count(1)
+    if max(flags, default=0) > _ENTRY_FLAGS_KNOWN or with_md5 != len(md5_raw) // 16:
+        raise ValueError("index entry flags do not match its md5 column")
 
     blobs = [
-        _join_strings(client_table, "client ids"),
-        _join_strings(keys, "keys"),
-        _join_strings(list(map(attrgetter("remote_id"), values)), "remote ids"),
+        _join_strings(columns.clients, "client ids"),
+        _join_strings(columns.keys, "keys"),
+        _join_strings(columns.remote_ids, "remote ids"),
     ]
     parts = [
-        _PRELUDE.pack(len(client_table), *map(len, blobs)),
+        _PRELUDE.pack(len(columns.clients), *map(len, blobs)),
         *blobs,
-        _le(array.array(_U32, map(client_pos.__getitem__, client_ids))),
+        _le(columns.client_idx),
         flags,
-        _int_column("q", map(attrgetter("size"), values), "size"),
-        _int_column("q", map(attrgetter("mtime_ns"), values), "mtime_ns"),
-        _int_column("q", map(attrgetter("generation"), values), "generation"),
+        _le(columns.sizes),
+        _le(columns.mtimes),
+        _le(columns.generations),
     ]
     del blobs
     raw_len = sum(map(len, parts))
@@ -400,7 +347,7 @@ def _int_array(code: str, raw: memoryview, start: int, count: int) -> tuple[arra
     return arr, end
 
 
-def _decode_entries(whole: bytes, md5_raw: bytes, n: int) -> dict[str, IndexEntry]:
+def _decode_entries(whole: bytes, md5_raw: bytes, n: int) -> IndexTable:
     raw = memoryview(whole)  # slices of it are views: the tables are not copied before decoding
     n_clients, len_clients, len_keys, len_rids = _PRELUDE.unpack_from(raw)
     expected = _PRELUDE.size + len_clients + len_keys + len_rids + n * _PER_ENTRY_FIXED
@@ -413,14 +360,14 @@ def _decode_entries(whole: bytes, md5_raw: bytes, n: int) -> dict[str, IndexEntr
     pos += len_keys
     remote_ids = _strings(raw[pos : pos + len_rids], n, "remote id")
     pos += len_rids
-    client_idx, pos = _int_array(_U32, raw, pos, n)
+    client_idx, pos = _int_array(U32, raw, pos, n)
     flags = bytes(raw[pos : pos + n])
     pos += n
     sizes, pos = _int_array("q", raw, pos, n)
     mtimes, pos = _int_array("q", raw, pos, n)
     generations, pos = _int_array("q", raw, pos, n)
     if n == 0:
-        return {}
+        return IndexTable.empty()
     if max(client_idx) >= n_clients:
         raise _corrupt("index entry refers past the end of the client table")
     if max(flags) > _ENTRY_FLAGS_KNOWN:
@@ -430,44 +377,20 @@ def _decode_entries(whole: bytes, md5_raw: bytes, n: int) -> dict[str, IndexEntr
     if has_md5.count(1) != n_md5:
         raise _corrupt("index md5 column does not match the entries that have one")
 
-    with gc_paused():
-        md5_hex = md5_raw.hex()
-        step = range(0, 32 * n_md5 + 1, 32)
-        hexes = list(map(md5_hex.__getitem__, map(slice, step, step[1:])))
-        if n_md5 == n:
-            md5s = hexes
-        else:
-            md5s = [""] * n
-            deque(map(md5s.__setitem__, compress(range(n), has_md5), hexes), maxlen=0)
-        columns: dict[str, Sequence[object]] = {
-            "key": keys,
-            "kind": list(map(_KIND_OF_FLAGS.__getitem__, flags)),
-            "size": sizes.tolist(),
-            "mtime_ns": mtimes.tolist(),
-            "md5": md5s,
-            "remote_id": remote_ids,
-            "deleted": list(map(_DELETED_OF_FLAGS.__getitem__, flags)),
-            "generation": generations.tolist(),
-            "client_id": list(map(clients.__getitem__, client_idx)),
-        }
-        result = dict(zip(keys, _build_entries(columns, n), strict=True))
-    if len(result) != n:
+    md5_hex = md5_raw.hex()
+    step = range(0, 32 * n_md5 + 1, 32)
+    hexes = list(map(md5_hex.__getitem__, map(slice, step, step[1:])))
+    if n_md5 == n:
+        md5s = hexes
+    else:
+        md5s = [""] * n
+        deque(map(md5s.__setitem__, compress(range(n), has_md5), hexes), maxlen=0)
+    rows = dict(zip(keys, range(n), strict=True))
+    if len(rows) != n:
         raise _corrupt("index holds the same key twice")
-    return result
-
-
-def _build_entries(columns: dict[str, Sequence[object]], n: int) -> list[IndexEntry]:
-    """Build `n` IndexEntry objects a column at a time, at C speed.
-
-    A frozen dataclass's own `__init__` fills its slots with `object.__setattr__`, one Python call
-    per field per entry (over a second for a million entries on a small machine). Setting each slot
-    through its descriptor, one `map` per column, does the same work without the Python frames.
-    """
-    new_entries = list(map(object.__new__, repeat(IndexEntry, n)))
-    for f in fields(IndexEntry):
-        descriptor = IndexEntry.__dict__[f.name]
-        deque(map(descriptor.__set__, new_entries, columns[f.name]), maxlen=0)
-    return new_entries
+    return IndexTable(
+        keys, rows, bytearray(flags), sizes, mtimes, generations, md5s, remote_ids, clients, client_idx
+    )
 
 
 def prune_tombstones(index: SharedIndex, older_than_generation: int) -> SharedIndex:

@@ -13,13 +13,13 @@ trip, or an index upload slower than the TTL.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import attrgetter
 
 import structlog
 
 from pansync.crashpoints import crash_point
 from pansync.errors import IndexCorrupt, LockLost
 from pansync.index import IndexTooNew, SharedIndex, decode_index, encode_index, read_header
+from pansync.index_table import IndexTable
 from pansync.lock import Lease, MetaStore
 
 __all__ = [
@@ -105,7 +105,8 @@ def commit_index(
     completes within one TTL cannot overlap a takeover.
     """
     written_at = remote.server_time_ns()
-    newest = max(map(attrgetter("generation"), index.entries.values()), default=0)
+    table = IndexTable.from_entries(index.entries)
+    newest = table.newest_generation()
     if expected_generation == UNREADABLE:
         new_generation = max(written_at, newest)  # entries stamped from an earlier server reading
     elif expected_generation >= 0:
@@ -114,7 +115,7 @@ def commit_index(
         raise ValueError(f"invalid expected generation {expected_generation}")
     if newest > new_generation:
         raise ValueError(f"an entry claims generation {newest}, beyond the new {new_generation}")
-    new = SharedIndex(new_generation, lease.client_id, written_at, index.entries)
+    new = SharedIndex(new_generation, lease.client_id, written_at, table)
     data = encode_index(new)  # before the fence: keep the check-to-write window short
 
     current = peek_index(remote)

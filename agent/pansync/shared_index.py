@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from pansync.index import IndexEntry, SharedIndex
+from pansync.index import SharedIndex
+from pansync.index_table import IndexTable
 from pansync.model import RemoteEntry, SyncedEntry
 from pansync.names import covered
 
@@ -59,68 +60,50 @@ def next_entries(
     generation: int,
     now_ns: int,
     scope: frozenset[str] | None = None,
-) -> dict[str, IndexEntry]:
+) -> IndexTable:
     """The entries of the next index after a batch: our synced tree (which the batch made equal to
     the cloud), old entries under `keep` (paths this client could not judge: frozen, excluded,
     failed) carried unchanged, and tombstones for what disappeared.
 
     A scoped batch (`scope`: the keys it synced) judged nothing outside them: there every old entry
-    is carried unchanged, and `synced` need only hold the scope's records."""
-    old_entries = old.entries if old is not None else {}
+    is carried unchanged, and `synced` need only hold the scope's records.
+
+    The old index's columns are copied and patched: an entry whose record matches it keeps its
+    row (and so its generation and writer), which for a re-sync is all but a few hundred."""
+    table = IndexTable.from_entries(old.entries) if old is not None else IndexTable.empty()
     kept = set(keep)
-    if scope is None:
-        return _next(old_entries, synced, kept, client_id, generation, now_ns)
+    rows = table.rows
+    gone = rows.keys() - synced.keys()
+    if scope is not None:
+        synced = {key: s for key, s in synced.items() if covered(key, scope)}
+        gone = {key for key in gone if covered(key, scope)}
 
-    carried = {key: e for key, e in old_entries.items() if not covered(key, scope)}
-    judged = _next(
-        {key: e for key, e in old_entries.items() if key not in carried},
-        {key: s for key, s in synced.items() if covered(key, scope)},
-        kept,
-        client_id,
-        generation,
-        now_ns,
-    )
-    return carried | judged
-
-
-def _next(
-    old_entries: Mapping[str, IndexEntry],
-    synced: Mapping[str, SyncedEntry],
-    keep: set[str],
-    client_id: str,
-    generation: int,
-    now_ns: int,
-) -> dict[str, IndexEntry]:
-    entries: dict[str, IndexEntry] = {}
-    for key, s in synced.items():
-        if keep and covered(key, keep) and key in old_entries:
-            entries[key] = old_entries[key]
-            continue
-        previous = old_entries.get(key)
-        unchanged = (
-            previous is not None
-            and not previous.deleted
-            and previous.md5 == s.md5
-            and previous.remote_id == s.remote_id
-            and previous.size == s.size
-            and previous.mtime_ns == s.remote_mtime_ns
-            and previous.kind is s.kind
-        )
-        if unchanged:
-            assert previous is not None
-            entries[key] = previous
-        else:
-            entries[key] = IndexEntry(
-                key, s.kind, s.size, s.remote_mtime_ns, s.md5, s.remote_id, False, generation, client_id
+    keys = list(synced)
+    records = list(synced.values())
+    new_keys: list[str] = []
+    new_records: list[SyncedEntry] = []
+    for i in table.differing(keys, records):
+        key, s = keys[i], records[i]
+        row = rows.get(key)
+        if row is None:
+            new_keys.append(key)
+            new_records.append(s)
+        elif not (kept and covered(key, kept)):
+            table.set_row(
+                row, s.kind, s.size, s.remote_mtime_ns, s.md5, s.remote_id, False, generation, client_id
             )
-    for key, e in old_entries.items():
-        if key in entries:
+
+    expired = []
+    for key in gone:
+        row = rows[key]
+        if kept and covered(key, kept):
             continue
-        if keep and covered(key, keep):
-            entries[key] = e
-        elif e.deleted:
-            if now_ns - e.mtime_ns < TOMBSTONE_TTL_NS:
-                entries[key] = e
+        if table.deleted_at(row):
+            if now_ns - table.mtime_at(row) >= TOMBSTONE_TTL_NS:
+                expired.append(row)
         else:
-            entries[key] = IndexEntry(key, e.kind, 0, now_ns, "", e.remote_id, True, generation, client_id)
-    return entries
+            entry = table.entry_at(row)
+            table.set_row(row, entry.kind, 0, now_ns, "", entry.remote_id, True, generation, client_id)
+    table.append_records(new_keys, new_records, generation, client_id)
+    table.drop_rows(expired)
+    return table
