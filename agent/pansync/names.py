@@ -24,6 +24,7 @@ __all__ = [
     "case_conflict_name",
     "conflict_copy_name",
     "covered",
+    "is_nfc_name",
     "is_under",
     "key_of",
     "parent_key",
@@ -34,6 +35,12 @@ __all__ = [
 ]
 
 MAX_COMPONENT_BYTES = 255
+
+
+def is_nfc_name(name: str) -> bool:
+    """Whether a name is its own key's spelling: a folder of such names holds no two names that
+    normalize alike (`all(map(is_nfc_name, names))`)."""
+    return name.isascii() or unicodedata.is_normalized("NFC", name)
 
 
 def key_of(rel_path: str) -> str:

@@ -8,19 +8,29 @@ caller scans the local folder: the two walks then take one core each.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from operator import itemgetter
+from stat import S_ISDIR, S_ISLNK, S_ISREG
 
 from pansync import forked
 from pansync.errors import ItemError, ListingError, RemoteError, UnsafePath
 from pansync.gc_pause import gc_paused
-from pansync.ignore import IgnoreRules
+from pansync.ignore import IgnoreRules, builtin_match
 from pansync.index import SharedIndex
 from pansync.model import Kind, RemoteEntry, SyncedEntry
-from pansync.names import ancestors_of, below_any, covered, key_of, printable, validate_rel_path
+from pansync.names import (
+    ancestors_of,
+    below_any,
+    covered,
+    is_nfc_name,
+    key_of,
+    printable,
+    validate_rel_path,
+)
 from pansync.remote.base import Remote
-from pansync.remote.local import LocalRemote
+from pansync.remote.local import LocalRemote, remote_entry
 from pansync.scan import ScanIssue
 from pansync.shared_index import known_md5
 
@@ -68,15 +78,29 @@ def list_remote(
 ) -> RemoteTree:
     """List the cloud (completely, or the scope) and give every file its true MD5."""
     result = RemoteTree()
+    if hasattr(remote, "on_skip"):
+        remote.on_skip = result.skipper(remote.from_remote_name)
+    _judge(result, _listing(remote, synced, scope), remote, index, synced, ignore)
+    return result
+
+
+def _judge(
+    result: RemoteTree,
+    listing: Iterable[RemoteEntry],
+    remote: Remote,
+    index: Callable[[], SharedIndex | None],
+    synced: dict[str, SyncedEntry],
+    ignore: IgnoreRules,
+) -> None:
+    """Turn listed entries into the tree's keys and entries, in listing order (a twin listed second
+    is the one reported), each file with its true MD5."""
     tree, issues, frozen, unchanged = result.tree, result.issues, result.frozen, result.unchanged
     by_id: dict[str, SyncedEntry] | None = None  # built on the first file not at its synced key
     trusted = remote.caps.trusted_md5
     passed_over: set[str] = set()  # ignored folders: nothing below them counts
     from_remote_name = remote.from_remote_name
-    if hasattr(remote, "on_skip"):
-        remote.on_skip = result.skipper(from_remote_name)
     file_kind, dir_kind = Kind.FILE, Kind.DIR
-    for entry in _listing(remote, synced, scope):
+    for entry in listing:
         name = entry.name
         at_key = synced.get(name)
         try:
@@ -137,7 +161,6 @@ def list_remote(
                     frozen.add(key)
                     continue
         tree[key] = entry
-    return result
 
 
 def listing_ahead(
@@ -155,8 +178,11 @@ def listing_ahead(
         # Paused in the child above all: a collection writes to every object it scans, and so would
         # copy the parent's synced tree page by page into the child.
         with gc_paused():
-            listed = list_remote(remote, index, synced, ignore)
-        return _flatten(listed, synced)
+            listed = RemoteTree()
+            remote.on_skip = listed.skipper(remote.from_remote_name)
+            quiet: list[str] = []
+            _judge(listed, _quiet_listing(remote, synced, ignore, quiet), remote, index, synced, ignore)
+        return _flatten(listed, synced, quiet)
 
     return forked.ahead(work)
 
@@ -194,14 +220,17 @@ def take(ahead: forked.Ahead | None, remote: Remote, synced: dict[str, SyncedEnt
     return result
 
 
-def _flatten(listed: RemoteTree, synced: dict[str, SyncedEntry]) -> Iterator[_Part]:
+def _flatten(listed: RemoteTree, synced: dict[str, SyncedEntry], quiet: list[str]) -> Iterator[_Part]:
     """The listing in parts: the keys whose entry is the one their synced record describes (most of
     them, and cheap to send and to rebuild), rows for the others; issues and frozen keys with the
     last part.
 
-    An unchanged file's entry was built from its record (`list_remote`); an unchanged folder's
-    mtime may have moved, and only that is left to compare."""
-    same: list[str] = []
+    `quiet` are such keys found by `_quiet_listing`; of the judged entries, an unchanged file's was
+    built from its record (`_judge`), an unchanged folder's mtime may have moved, and only that is
+    left to compare."""
+    for start in range(0, len(quiet) - PART_ROWS + 1, PART_ROWS):
+        yield quiet[start : start + PART_ROWS], [], [], []
+    same: list[str] = quiet[len(quiet) - len(quiet) % PART_ROWS :]
     rows: list[tuple[str, str, bool, int, int, str, str]] = []
     unchanged, file_kind = listed.unchanged, Kind.FILE
     for key, e in listed.tree.items():
@@ -213,6 +242,50 @@ def _flatten(listed: RemoteTree, synced: dict[str, SyncedEntry]) -> Iterator[_Pa
             yield same, rows, [], []
             same, rows = [], []
     yield same, rows, [(i.rel_path, i.message) for i in listed.issues], sorted(listed.frozen)
+
+
+def _quiet_listing(
+    remote: LocalRemote, synced: dict[str, SyncedEntry], ignore: IgnoreRules, quiet: list[str]
+) -> Iterator[RemoteEntry]:
+    """`remote.list_tree()` for the forked child, minus the entries `_judge` would surely find
+    unchanged: their keys go to `quiet` instead, and no entry object is made for them.
+
+    Surely unchanged: a file or folder listed under its synced name, with its synced identity (and
+    a file its size and mtime, a folder its mtime), not ignored, in a folder listed the same way
+    whose names are all NFC. Everything below any other folder is yielded, so that what `_judge`
+    does for a name depending on its folder (passing over an ignored or unsafe one, freezing a
+    twin's) still happens; the child's tree is the in-process one (`tests/e2e/test_forked_listing.py`)."""
+    builtin, pattern = builtin_match, ignore.match_pattern
+    file_kind, dir_kind = Kind.FILE, Kind.DIR
+    quiet_folders = {""}
+    for prefix, listed in remote.walk():
+        folder_quiet = prefix in quiet_folders and all(map(is_nfc_name, map(itemgetter(0), listed)))
+        for name, rel, st in listed:
+            mode = st.st_mode
+            is_dir = S_ISDIR(mode)
+            if not (is_dir or S_ISREG(mode)):
+                remote.on_skip(rel, "symbolic link" if S_ISLNK(mode) else "not a regular file")
+                continue
+            record = synced.get(rel) if folder_quiet else None
+            if (
+                record is None
+                or record.remote_name != rel
+                or record.kind is not (dir_kind if is_dir else file_kind)
+                or record.remote_id != str(st.st_ino)
+                or builtin(name) is not None
+                or (pattern is not None and pattern(rel + "/" if is_dir else rel))
+            ):
+                yield remote_entry(rel, st)
+                continue
+            if is_dir:
+                quiet_folders.add(rel)  # its names may be quiet too
+                if record.remote_mtime_ns != st.st_mtime_ns:
+                    yield remote_entry(rel, st)  # a row for the new mtime; nothing else changed
+                    continue
+            elif record.size != st.st_size or record.remote_mtime_ns != st.st_mtime_ns:
+                yield remote_entry(rel, st)
+                continue
+            quiet.append(rel)
 
 
 def _listing(

@@ -12,6 +12,7 @@ import pytest
 
 from pansync import forked, remote_tree
 from pansync.ignore import IgnoreRules
+from pansync.model import Kind
 from pansync.remote_tree import RemoteTree, list_remote, listing_ahead, take
 from tests.e2e.harness import Client, snapshot
 
@@ -62,6 +63,59 @@ def test_the_forked_listing_is_the_in_process_one(
     assert "项目/新建：会议纪要.md" in forked_tree.tree and "项目/文档4.txt" not in forked_tree.tree
     assert [i.rel_path for i in forked_tree.issues] == ["照片的链接"]
     assert not any(key.startswith("临时") for key in forked_tree.tree)
+
+
+def test_the_child_passes_over_nothing_its_folder_decides(
+    make_client: Callable[..., Client], cloud: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child sends the keys of entries it finds unchanged without judging them: every case
+    where an unchanged-looking entry's fate depends on its folder or on rules must still match."""
+    monkeypatch.setattr(remote_tree, "FORK_MIN", 0)
+    alice = make_client("alice")
+    files = {
+        "项目/café.txt": "咖啡",
+        "项目/说明.md": "说明，第一版。",
+        "档案/Résumé/履历.pdf": "PDF",
+        "档案/Résumé/照片.png": "PNG",
+        "档案/合同.pdf": "合同",
+        "相册/2025/春节.jpg": "JPG",
+        "相册/2025/元宵.jpg": "JPG2",
+        "日志/运行.log": "log",
+        "日志/备注.txt": "备注",
+        "旧/文件.txt": "旧的",
+        "副本/原件.txt": "原件",
+    }
+    for rel, text in files.items():
+        alice.write(rel, text.encode())
+    assert alice.sync().converged
+
+    (cloud / "项目" / "cafe\u0301.txt").write_text("另一种写法", encoding="utf-8")  # a twin
+    (cloud / "档案" / "Re\u0301sume\u0301").mkdir()  # a twin folder, holding a name the NFC one has
+    (cloud / "档案" / "Re\u0301sume\u0301" / "履历.pdf").write_text("PDF", encoding="utf-8")
+    (cloud / "相册" / "2025").rename(cloud / "相册" / "二〇二五")  # a folder renamed in the web app
+    (cloud / "旧" / "文件.txt").unlink()
+    (cloud / "旧").rmdir()
+    (cloud / "旧").write_text("文件取代了文件夹", encoding="utf-8")
+    original = cloud / "副本" / "原件.txt"
+    copy = cloud / "副本" / "原件.tmp"
+    copy.write_bytes(original.read_bytes())  # same size and mtime, a new identity
+    st = original.stat()
+    os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns))
+    copy.replace(original)
+    (cloud / "日志" / "坏\\名.txt").write_text("反斜杠", encoding="utf-8")  # a name PanSync refuses
+    alice.write(".pansyncignore", "*.log\n")  # a synced file the rules now leave out
+
+    forked_tree = _tree(alice, ahead=True)
+    in_process = _tree(alice, ahead=False)
+
+    assert forked_tree.tree == in_process.tree
+    assert forked_tree.issues == in_process.issues
+    assert forked_tree.frozen == in_process.frozen
+    assert "日志/运行.log" not in forked_tree.tree and "日志/备注.txt" in forked_tree.tree
+    assert forked_tree.tree["旧"].kind is Kind.FILE
+    assert {"相册/二〇二五/春节.jpg", "项目/café.txt"} <= forked_tree.tree.keys()
+    assert forked_tree.tree["副本/原件.txt"].remote_id == str(original.stat().st_ino)
+    assert {i.rel_path for i in forked_tree.issues} >= {"项目/café.txt", "档案/Résumé", "日志/坏\\名.txt"}
 
 
 def test_syncs_with_the_forked_listing_converge(

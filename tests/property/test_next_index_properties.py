@@ -69,11 +69,14 @@ def model(
         if not judged(key):
             continue
         previous = old.get(key)
-        if previous is not None and covered(key, keep):
-            result[key] = previous
-        elif previous is not None and not previous.deleted and (
-            previous.md5, previous.remote_id, previous.size, previous.mtime_ns, previous.kind
-        ) == (s.md5, s.remote_id, s.size, s.remote_mtime_ns, s.kind):
+        kept = previous is not None and covered(key, keep)
+        same = (
+            previous is not None
+            and not previous.deleted
+            and (previous.md5, previous.remote_id, previous.size, previous.mtime_ns, previous.kind)
+            == (s.md5, s.remote_id, s.size, s.remote_mtime_ns, s.kind)
+        )
+        if previous is not None and (kept or same):
             result[key] = previous
         else:
             result[key] = IndexEntry(

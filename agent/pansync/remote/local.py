@@ -30,7 +30,7 @@ from pansync.names import validate_rel_path
 from pansync.no_replace import rename_no_replace
 from pansync.remote.base import INTERNAL_PREFIX, META_DIR, Progress, RemoteCaps, UploadResult
 
-__all__ = ["LocalRemote"]
+__all__ = ["LocalRemote", "remote_entry"]
 
 _CAPS = RemoteCaps(
     case_sensitive=True,
@@ -71,7 +71,8 @@ def _syncfs() -> Callable[[int], None] | None:
     return syncfs
 
 
-def _entry(rel_path: str, st: os.stat_result) -> RemoteEntry:
+def remote_entry(rel_path: str, st: os.stat_result) -> RemoteEntry:
+    """The entry of a listed or written name, from its `lstat`."""
     is_dir = stat.S_ISDIR(st.st_mode)
     return RemoteEntry(
         name=rel_path,
@@ -142,10 +143,24 @@ class LocalRemote:
             raise RemoteError(f"cannot create the remote folder {self.root}: {exc.strerror}") from exc
 
     def list_tree(self, under: str = "") -> Iterator[RemoteEntry]:
-        start = self._path(under)
-        stack = [(str(start), under)]
         s_isdir, s_isreg = stat.S_ISDIR, stat.S_ISREG
         file_kind, dir_kind = Kind.FILE, Kind.DIR
+        for _, listed in self.walk(under):
+            for _, rel, st in listed:
+                mode = st.st_mode
+                if s_isreg(mode):
+                    yield RemoteEntry(rel, file_kind, st.st_size, st.st_mtime_ns, str(st.st_ino), "")
+                elif s_isdir(mode):
+                    yield RemoteEntry(rel, dir_kind, 0, st.st_mtime_ns, str(st.st_ino), "")
+                else:
+                    self.on_skip(rel, "symbolic link" if stat.S_ISLNK(mode) else "not a regular file")
+
+    def walk(self, under: str = "") -> Iterator[tuple[str, list[tuple[str, str, os.stat_result]]]]:
+        """Each folder below `under` as (its path, [(name, path, lstat)]), internal names left out;
+        its subfolders are entered once the caller has seen it. A name gone meanwhile is not there;
+        any other error is a `ListingError` (a listing is whole or it is nothing)."""
+        stack = [(str(self._path(under)), under)]
+        s_isdir = stat.S_ISDIR
         while stack:
             folder, prefix = stack.pop()
             try:
@@ -153,6 +168,8 @@ class LocalRemote:
                     items = list(it)
             except OSError as exc:
                 raise ListingError(f"cannot list {folder}: {exc.strerror or exc}") from exc
+            listed: list[tuple[str, str, os.stat_result]] = []
+            below: list[tuple[str, str]] = []
             for item in items:
                 name = item.name
                 if name.startswith(INTERNAL_PREFIX):  # `is_internal_name`, inlined: once per entry
@@ -164,15 +181,12 @@ class LocalRemote:
                     continue  # gone while listing: it simply is not there now
                 except OSError as exc:
                     raise ListingError(f"cannot read {item.path}: {exc.strerror or exc}") from exc
-                mode = st.st_mode
-                if s_isreg(mode):
-                    yield RemoteEntry(rel, file_kind, st.st_size, st.st_mtime_ns, str(st.st_ino), "")
-                elif s_isdir(mode):
-                    yield RemoteEntry(rel, dir_kind, 0, st.st_mtime_ns, str(st.st_ino), "")
-                    stack.append((item.path, rel))
-                else:
-                    why = "symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
-                    self.on_skip(rel, why)
+                listed.append((name, rel, st))
+                if s_isdir(st.st_mode):
+                    below.append((item.path, rel))
+            yield prefix, listed
+            below.reverse()  # entered in listing order, as before
+            stack.extend(below)
 
     def stat(self, rel_path: str) -> RemoteEntry | None:
         try:
@@ -184,7 +198,7 @@ class LocalRemote:
         if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
             self.on_skip(rel_path, "symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file")
             return None  # reported, as the listing reports it: never taken for a deletion
-        return _entry(rel_path, st)
+        return remote_entry(rel_path, st)
 
     def checksum(self, rel_path: str) -> str:
         try:
@@ -196,7 +210,7 @@ class LocalRemote:
         path = self._path(rel_path)
         try:
             path.mkdir(parents=True, exist_ok=True)
-            return _entry(rel_path, path.lstat())
+            return remote_entry(rel_path, path.lstat())
         except FileExistsError as exc:
             raise RemoteError(f"cannot create folder {rel_path}: a file is in the way") from exc
         except OSError as exc:
@@ -232,7 +246,7 @@ class LocalRemote:
             if exc.errno == errno.ENOSPC:
                 raise RemoteError(f"the remote is full while uploading {rel_path}") from exc
             raise RemoteError(f"cannot upload {rel_path}: {exc.strerror or exc}") from exc
-        return UploadResult(_entry(rel_path, st), md5.hexdigest(), sent)
+        return UploadResult(remote_entry(rel_path, st), md5.hexdigest(), sent)
 
     def flush(self) -> None:
         """One `syncfs` of the folder's file system makes all uploads so far durable: an fsync per
@@ -288,7 +302,7 @@ class LocalRemote:
                     if os.path.lexists(target):
                         raise FileExistsError(errno.EEXIST, "exists", target) from None
                     os.rename(source, target)
-            return _entry(dst, os.lstat(target))
+            return remote_entry(dst, os.lstat(target))
         except FileExistsError as exc:
             raise RemoteError(f"cannot move {src} to {dst}: the target already exists") from exc
         except FileNotFoundError as exc:
@@ -309,7 +323,7 @@ class LocalRemote:
                     if exc.errno in (errno.EEXIST, errno.ENOENT):
                         raise
                     shutil.copy2(source, target)
-            return _entry(dst, target.lstat())
+            return remote_entry(dst, target.lstat())
         except FileExistsError as exc:
             raise RemoteError(f"cannot copy {src} to {dst}: the target already exists") from exc
         except OSError as exc:
