@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +91,9 @@ class TrashRecord:
 
 _KINDS = {kind.value: kind for kind in Kind}
 
+DELTA_SHARE = 8
+"""A snapshot's delta may cover up to this fraction (1/n) of the tree; past it the copy is written whole."""
+
 
 _SUBTREE = "(key = ? OR (key >= ? AND key < ?))"
 """`key` or anything below it, answered from the primary key's index ("a/" <= k < "a0" holds every
@@ -135,7 +138,14 @@ class StateStore:
         committed since if it differs now (this connection's own writes never change it)."""
         self._snapshot = path.with_name(path.stem + ".synced")
         self._snapshot_stamp: Stamp | None = None
-        """The stamp of the copy on disk, where this store read or wrote it."""
+        """The stamp of the copy on disk (with its delta), where this store read or wrote it."""
+        self._snapshot_base: Stamp | None = None
+        """The stamp of the whole copy under that delta."""
+        self._snapshot_changed: frozenset[str] = frozenset()
+        """The keys that delta covers."""
+        self._loaded_from_copy = False
+        """Whether the last `load_synced` read that copy: only then is what changed since the load
+        also what changed since the copy, and a delta may be written."""
 
     def close(self) -> None:
         self._db.close()
@@ -174,34 +184,59 @@ class StateStore:
         with self._reading():  # the stamp, the version and the rows: one state of the database
             stamp = self._stamp()
             self.loaded_version = self._data_version()
-            parts = synced_snapshot.read_parts(self._snapshot, stamp)
-            if parts is not None:
+            opened = synced_snapshot.read_parts(self._snapshot, stamp)
+            if opened is not None:
                 try:
                     with gc_paused():
-                        for part in parts:
+                        for removed, part in opened.parts:
+                            for key in removed:
+                                entries.pop(key, None)
                             self._add_rows(entries, part)
-                    self._snapshot_stamp = stamp
+                    self._snapshot_stamp, self._snapshot_base = stamp, opened.base
+                    self._snapshot_changed = opened.changed
+                    self._loaded_from_copy = True
                 except (synced_snapshot.Damaged, ValueError, TypeError, KeyError, AttributeError):
                     entries = {}  # a damaged part or a malformed row: read the table
-                    parts = None
-            if parts is None:
+                    opened = None
+            if opened is None:
+                self._loaded_from_copy = False
                 self._read_synced(entries, f"SELECT {_COLUMNS} FROM synced", ())
         return entries
 
-    def save_snapshot(self, entries: dict[str, SyncedEntry], since: int) -> bool:
+    def save_snapshot(
+        self, entries: dict[str, SyncedEntry], since: int, changed: Collection[str] | None = None
+    ) -> bool:
         """Write `entries` as the snapshot of the table, if they are the table: the caller's tree as
         read by `load_synced` (whose `loaded_version` is `since`) and patched with every write this
         connection made since. Nothing is written when another connection has committed meanwhile,
-        or when the copy on disk is already this state. Whether a copy was written."""
+        or when the copy on disk is already this state. Whether a copy was written.
+
+        `changed`, the keys the caller's tree changed at since its load, makes the write a delta
+        beside the copy it was loaded from, while all deltas since that copy stay small."""
         if self._data_version() != since:
             return False
         stamp = self._stamp()
         if stamp == self._snapshot_stamp:
             return False
+        base = self._snapshot_base if self._loaded_from_copy else None
+        if changed is not None and base is not None:
+            keys = self._snapshot_changed.union(changed)
+            if len(keys) * DELTA_SHARE <= len(entries):
+                synced_snapshot.save_delta(
+                    self._snapshot,
+                    base,
+                    stamp,
+                    [key for key in keys if key not in entries],
+                    [_row(key, entries[key]) for key in keys if key in entries],
+                )
+                self._snapshot_stamp, self._snapshot_changed = stamp, keys
+                return True
         synced_snapshot.save(
             self._snapshot, stamp, len(entries), (_row(key, e) for key, e in entries.items())
         )
-        self._snapshot_stamp = stamp
+        self._snapshot_stamp = self._snapshot_base = stamp
+        self._snapshot_changed = frozenset()
+        self._loaded_from_copy = True  # the caller's tree is this copy now
         return True
 
     def _stamp(self) -> Stamp:

@@ -121,10 +121,11 @@ def check_synced_snapshot(database: Path) -> None:
     with closing(sqlite3.connect(database)) as db:
         stamp = db.execute("SELECT db_id, writes FROM synced_writes").fetchone()
         table = sorted(db.execute("SELECT * FROM synced"))
-    parts = synced_snapshot.read_parts(database.with_name(database.stem + ".synced"), stamp)
-    if parts is not None:
-        rows = [row for part in parts for row in part]
-        assert sorted(rows) == table, "the synced snapshot claims to be current but differs from the table"
+    rows = synced_snapshot.read_rows(database.with_name(database.stem + ".synced"), stamp)
+    if rows is not None:
+        assert sorted(rows.values()) == table, (
+            "the synced snapshot claims to be current but differs from the table"
+        )
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:

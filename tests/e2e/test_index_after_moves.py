@@ -58,7 +58,36 @@ def test_the_synced_snapshot_is_the_table_after_folder_moves(alice: Client) -> N
     database = alice.home / "state" / "folders" / "main" / "state.sqlite3"
     with closing(sqlite3.connect(database)) as db:
         stamp = db.execute("SELECT db_id, writes FROM synced_writes").fetchone()
-    parts = synced_snapshot.read_parts(database.with_name("state.synced"), stamp)
-    assert parts is not None
-    keys = {row[0] for part in parts for row in part}
-    assert keys == alice.state().synced_keys() >= {"相册/一月/封面.txt", "相册/4月/新.txt"}
+    rows = synced_snapshot.read_rows(database.with_name("state.synced"), stamp)
+    assert rows is not None
+    assert rows.keys() == alice.state().synced_keys() >= {"相册/一月/封面.txt", "相册/4月/新.txt"}
+
+
+def test_small_changes_to_a_large_tree_are_saved_as_snapshot_deltas(alice: Client) -> None:
+    """A sync that changed a few records writes them beside the whole copy; each delta (and the
+    copy it names) must give the table back, which the harness checks after every sync."""
+    for book in range(10):
+        for chapter in range(30):
+            alice.write(f"书库/第{book}卷/第{chapter}章.txt", f"第{book}卷第{chapter}章。".encode())
+    for name in ("附录", "注释"):
+        for page in range(3):
+            alice.write(f"书库/{name}/{page}.txt", f"{name}{page}".encode())
+    assert alice.sync().converged
+    delta = alice.home / "state" / "folders" / "main" / "state.synced.delta"
+    assert not delta.exists()
+
+    changes = [
+        lambda: alice.write("书库/第0卷/第1章.txt", "改过了！".encode()),
+        lambda: shutil.rmtree(alice.root / "书库" / "附录"),  # records and their folder go
+        lambda: (alice.root / "书库" / "注释").rename(alice.root / "书库" / "注释（修订）"),
+        lambda: alice.write("书库/新卷/序言.txt", "序。".encode()),
+        lambda: (alice.root / "书库" / "第0卷" / "第2章.txt").unlink(),
+    ]
+    for change in changes:
+        change()
+        assert alice.sync().converged
+        assert delta.exists()  # a delta was written: the copy stayed
+
+    rows = alice.state().load_synced()
+    assert "书库/注释（修订）/2.txt" in rows and "书库/附录/1.txt" not in rows
+    assert "书库/第0卷/第2章.txt" not in rows and "书库/新卷/序言.txt" in rows

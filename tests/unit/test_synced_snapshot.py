@@ -114,3 +114,103 @@ def test_a_snapshot_of_a_database_made_again_is_ignored(tmp_path: Path) -> None:
     fresh = {f"新{i}.txt": record(f"新{i}.txt") for i in range(len(TREE))}
     store.put_many(fresh.items())  # as many writes as the copy counts: the database id tells them apart
     assert StateStore(tmp_path / "state.sqlite3").load_synced() == fresh
+
+
+# -- deltas: a sync that changed a few records writes those, beside the whole copy -------------------
+
+BIG = {f"卷{i // 10}/第{i}章.txt": record(f"卷{i // 10}/第{i}章.txt", size=i) for i in range(40)}
+
+
+def synced_like_a_sync(
+    store: StateStore, tree: dict[str, SyncedEntry], since: int, changed: set[str]
+) -> bool:
+    """What a sync does after writing: its patched tree and the keys it patched."""
+    return store.save_snapshot(tree, since, changed)
+
+
+def test_a_few_changes_are_saved_as_a_delta_and_loaded_with_the_copy(tmp_path: Path) -> None:
+    db = tmp_path / "state.sqlite3"
+    store = StateStore(db)
+    store.put_many(BIG.items())
+    assert store.save_snapshot(store.load_synced(), store.loaded_version)
+    copy = (tmp_path / "state.synced").read_bytes()
+
+    tree = store.load_synced()
+    since = store.loaded_version
+    edited = record("卷0/第3章.txt", size=333)
+    store.put("卷0/第3章.txt", edited)
+    store.delete_tree("卷1/第12章.txt")
+    tree["卷0/第3章.txt"] = edited
+    del tree["卷1/第12章.txt"]
+    assert store.save_snapshot(tree, since, {"卷0/第3章.txt", "卷1/第12章.txt"})  # as a sync saves it
+
+    assert (tmp_path / "state.synced").read_bytes() == copy  # the whole copy was not written again
+    assert (tmp_path / "state.synced.delta").exists()
+    fresh = StateStore(db)
+    assert fresh.load_synced() == tree
+    forge(db, FORGED)  # the copy, not the delta, now names the present stamp
+    assert list(StateStore(db).load_synced()) == ["假的.txt"]
+
+
+def test_deltas_accumulate_until_they_cover_an_eighth_of_the_tree(tmp_path: Path) -> None:
+    db = tmp_path / "state.sqlite3"
+    StateStore(db).put_many(BIG.items())
+    store = StateStore(db)
+    store.save_snapshot(store.load_synced(), store.loaded_version)
+    keys = list(BIG)
+    for round_, key in enumerate(keys[:6]):
+        store = StateStore(db)  # each sync a new process, as `pansync sync` is
+        tree = store.load_synced()
+        since = store.loaded_version
+        changed = record(key, size=1000 + round_)
+        store.put(key, changed)
+        tree[key] = changed
+        assert store.save_snapshot(tree, since, {key})
+        assert StateStore(db).load_synced() == tree
+        delta = tmp_path / "state.synced.delta"
+        # 5 keys fit in a delta of a 40-entry tree; the sixth makes it whole again
+        assert delta.exists() == (round_ < 5), round_
+
+
+def test_a_delta_is_never_trusted_beyond_its_own_state(tmp_path: Path) -> None:
+    db = tmp_path / "state.sqlite3"
+    store = StateStore(db)
+    store.put_many(BIG.items())
+    store.save_snapshot(store.load_synced(), store.loaded_version)
+    tree = store.load_synced()
+    since = store.loaded_version
+    edited = record("卷2/第20章.txt", size=2020)
+    store.put("卷2/第20章.txt", edited)
+    tree["卷2/第20章.txt"] = edited
+    assert store.save_snapshot(tree, since, {"卷2/第20章.txt"})
+    delta = tmp_path / "state.synced.delta"
+    good = delta.read_bytes()
+
+    with sqlite3.connect(db) as raw:  # a write the delta does not hold
+        raw.execute("UPDATE synced SET size = 7 WHERE key = ?", ("卷3/第30章.txt",))
+    assert StateStore(db).load_synced()["卷3/第30章.txt"].size == 7
+
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE synced SET size = 30 WHERE key = ?", ("卷3/第30章.txt",))
+    for damaged in (good[: len(good) // 2], good[:-3] + b"\0\0\0", b""):
+        delta.write_bytes(damaged)
+        # whatever the delta, the tree read is the table's, never the copy's stale row
+        assert StateStore(db).load_synced()["卷2/第20章.txt"].size == 2020
+
+
+def test_a_tree_read_from_the_table_is_saved_whole(tmp_path: Path) -> None:
+    db = tmp_path / "state.sqlite3"
+    store = StateStore(db)  # one store throughout, as the agent keeps it from sync to sync
+    store.put_many(BIG.items())
+    store.save_snapshot(store.load_synced(), store.loaded_version)
+    other = StateStore(db)
+    other.put("卷0/第1章.txt", record("卷0/第1章.txt", size=11))  # the copy is stale now
+    tree = store.load_synced()  # read from the table
+    since = store.loaded_version
+    store.put("卷0/第2章.txt", record("卷0/第2章.txt", size=22))
+    tree["卷0/第2章.txt"] = record("卷0/第2章.txt", size=22)
+    # A delta of the one key this tree changed would drop the other connection's write.
+    assert store.save_snapshot(tree, since, {"卷0/第2章.txt"})
+    assert not (tmp_path / "state.synced.delta").exists()
+    loaded = StateStore(db).load_synced()
+    assert loaded == tree and loaded["卷0/第1章.txt"].size == 11
