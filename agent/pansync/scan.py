@@ -77,13 +77,14 @@ def _nfc(name: str) -> str:
 
 def _twin_owners(items: list[os.DirEntry[str]]) -> dict[str, str]:
     """Of names equal up to Unicode normalization, the one that syncs: the NFC spelling if present,
-    else the first. Only keys with twins are in the answer (usually none: the loop then skips the
-    test for every name of the folder)."""
+    else the least by code point (the same on every computer, whatever the listing's order). Only
+    keys with twins are in the answer (usually none: the loop then skips the test for every name of
+    the folder)."""
     spellings: dict[str, list[str]] = {}
     for item in items:
         name = item.name
         spellings.setdefault(name if name.isascii() else _nfc(name), []).append(name)
-    return {key: key if key in names else names[0] for key, names in spellings.items() if len(names) > 1}
+    return {key: key if key in names else min(names) for key, names in spellings.items() if len(names) > 1}
 
 
 def scan_local(
@@ -140,7 +141,7 @@ def _walk(
         folder, prefix, whole = stack.pop()
         try:
             with os.scandir(folder) as it:
-                items = sorted(it, key=_by_name)
+                items = list(it)  # in the file system's order: no decision below depends on it
         except OSError as exc:
             if not prefix:
                 raise RootMissing(f"cannot list {root}: {exc.strerror}") from exc
