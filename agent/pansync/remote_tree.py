@@ -21,10 +21,10 @@ from pansync.ignore import IgnoreRules, builtin_match
 from pansync.index import SharedIndex
 from pansync.model import Kind, RemoteEntry, SyncedEntry
 from pansync.names import (
+    all_nfc,
     ancestors_of,
     below_any,
     covered,
-    is_nfc_name,
     key_of,
     printable,
     validate_rel_path,
@@ -203,14 +203,16 @@ def take(ahead: forked.Ahead | None, remote: Remote, synced: dict[str, SyncedEnt
                 for key, r in synced.items()
             }
             sent: set[str] = set()
-            for same, rows, issues, frozen in ahead.parts():
+            changed: set[str] = set()
+            for differing, rows, issues, frozen in ahead.parts():
                 result.issues.extend(ScanIssue(rel, message) for rel, message in issues)
                 result.frozen.update(frozen)
-                result.unchanged.update(same)
+                changed.update(differing)
                 for key, name, is_dir, size, mtime_ns, remote_id, md5 in rows:
                     tree[key] = RemoteEntry(name, kinds[is_dir], size, mtime_ns, remote_id, md5)
                     sent.add(key)
-            for key in tree.keys() - result.unchanged - sent:
+            result.unchanged = synced.keys() - changed  # the synced tree's strings: none sent
+            for key in changed - sent:
                 del tree[key]  # gone from the cloud, or listed under another key
     except forked.ChildFailed:
         return None
@@ -221,27 +223,27 @@ def take(ahead: forked.Ahead | None, remote: Remote, synced: dict[str, SyncedEnt
 
 
 def _flatten(listed: RemoteTree, synced: dict[str, SyncedEntry], quiet: list[str]) -> Iterator[_Part]:
-    """The listing in parts: the keys whose entry is the one their synced record describes (most of
-    them, and cheap to send and to rebuild), rows for the others; issues and frozen keys with the
-    last part.
+    """The listing in parts: rows for the entries that are not the ones their synced records
+    describe, and with the last part the synced keys that are not (changed, gone, or listed under
+    another name), issues and frozen keys. The unchanged keys, most of them, are not sent at all:
+    the parent has them already, as the synced tree's keys.
 
-    `quiet` are such keys found by `_quiet_listing`; of the judged entries, an unchanged file's was
-    built from its record (`_judge`), an unchanged folder's mtime may have moved, and only that is
-    left to compare."""
-    for start in range(0, len(quiet) - PART_ROWS + 1, PART_ROWS):
-        yield quiet[start : start + PART_ROWS], [], [], []
-    same: list[str] = quiet[len(quiet) - len(quiet) % PART_ROWS :]
+    `quiet` are unchanged keys found by `_quiet_listing`; of the judged entries, an unchanged file's
+    was built from its record (`_judge`), an unchanged folder's mtime may have moved, and only that
+    is left to compare."""
+    same = set(quiet)
     rows: list[tuple[str, str, bool, int, int, str, str]] = []
     unchanged, file_kind = listed.unchanged, Kind.FILE
     for key, e in listed.tree.items():
         if key in unchanged and (e.kind is file_kind or e.mtime_ns == synced[key].remote_mtime_ns):
-            same.append(key)
+            same.add(key)
         else:
             rows.append((key, e.name, e.kind is Kind.DIR, e.size, e.mtime_ns, e.remote_id, e.md5))
-        if len(same) + len(rows) == PART_ROWS:
-            yield same, rows, [], []
-            same, rows = [], []
-    yield same, rows, [(i.rel_path, i.message) for i in listed.issues], sorted(listed.frozen)
+            if len(rows) == PART_ROWS:
+                yield [], rows, [], []
+                rows = []
+    differing = list(synced.keys() - same)
+    yield differing, rows, [(i.rel_path, i.message) for i in listed.issues], sorted(listed.frozen)
 
 
 def _quiet_listing(
@@ -259,7 +261,7 @@ def _quiet_listing(
     file_kind, dir_kind = Kind.FILE, Kind.DIR
     quiet_folders = {""}
     for prefix, listed in remote.walk():
-        folder_quiet = prefix in quiet_folders and all(map(is_nfc_name, map(itemgetter(0), listed)))
+        folder_quiet = prefix in quiet_folders and all_nfc(map(itemgetter(0), listed))
         for name, rel, st in listed:
             mode = st.st_mode
             is_dir = S_ISDIR(mode)

@@ -31,7 +31,7 @@ from pansync.gc_pause import gc_paused
 from pansync.hashing import md5_file
 from pansync.ignore import IgnoreRules, builtin_match
 from pansync.model import Kind, LocalEntry, SyncedEntry
-from pansync.names import ancestors_of, is_nfc_name, printable
+from pansync.names import all_nfc, ancestors_of, printable
 
 __all__ = ["ScanIssue", "ScanResult", "scan_local"]
 
@@ -149,7 +149,7 @@ def _walk(
             continue
         # Two names are twins only if one of them is not NFC: a folder of NFC names (ASCII ones
         # included) has none, and most folders are such.
-        owner = {} if all(map(is_nfc_name, map(_by_name, items))) else _twin_owners(items)
+        owner = {} if all_nfc(map(_by_name, items)) else _twin_owners(items)
         disk_prefix = name_prefix[prefix]
         same_prefix = disk_prefix == prefix  # then a name that is its own key gives a key == rel_name
         for item in items:
