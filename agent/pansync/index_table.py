@@ -16,7 +16,7 @@ import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
-from operator import attrgetter, ne
+from operator import attrgetter, is_, ne
 from typing import Protocol
 
 from pansync.gc_pause import gc_paused
@@ -85,6 +85,19 @@ _LIVE_SIGNATURE = attrgetter("md5", "remote_id", "size", "remote_mtime_ns", "kin
 
 def _flags(kind: Kind, md5: str, deleted: bool) -> int:
     return (F_DIR if kind is Kind.DIR else 0) | (F_DELETED if deleted else 0) | (F_MD5 if md5 else 0)
+
+
+def _flag_column(kinds: list[Kind], md5s: list[str], deleted: list[bool]) -> bytearray:
+    """`_flags` of every entry, by three C-level passes: each pass yields bytes of 0 or 1, so the
+    shifted integers never carry into a neighbouring byte."""
+    n = len(kinds)
+    return bytearray(
+        (
+            int.from_bytes(bytes(map(is_, kinds, repeat(Kind.DIR))), "little")
+            | int.from_bytes(bytes(map(bool, deleted)), "little") << 1
+            | int.from_bytes(bytes(map(bool, md5s)), "little") << 2
+        ).to_bytes(n, "little")
+    )
 
 
 def _int_array(code: str, values: Iterable[int], what: str) -> array.array[int]:
@@ -176,7 +189,7 @@ class IndexTable(Mapping[str, IndexEntry]):
         return cls(
             keys,
             dict(zip(keys, range(len(keys)), strict=True)),
-            bytearray(map(_flags, kinds, md5s, deleted)),
+            _flag_column(kinds, md5s, deleted),
             _int_array("q", map(attrgetter("size"), values), "size"),
             _int_array("q", map(attrgetter("mtime_ns"), values), "mtime_ns"),
             _int_array("q", map(attrgetter("generation"), values), "generation"),
