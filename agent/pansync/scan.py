@@ -23,9 +23,9 @@ import unicodedata
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from operator import attrgetter
 from pathlib import Path
 
+from pansync.dirfd import open_folder
 from pansync.errors import RootMissing
 from pansync.gc_pause import gc_paused
 from pansync.hashing import md5_file
@@ -43,8 +43,6 @@ _PARALLEL_FROM = 8
 
 _HASH_CHUNK = 32
 """Files per task handed to the pool: few futures even for 100,000 files."""
-
-_by_name = attrgetter("name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +73,15 @@ def _nfc(name: str) -> str:
     return name if unicodedata.is_normalized("NFC", name) else unicodedata.normalize("NFC", name)
 
 
-def _twin_owners(items: list[os.DirEntry[str]]) -> dict[str, str]:
+def _twin_owners(names: list[str]) -> dict[str, str]:
     """Of names equal up to Unicode normalization, the one that syncs: the NFC spelling if present,
     else the least by code point (the same on every computer, whatever the listing's order). Only
     keys with twins are in the answer (usually none: the loop then skips the test for every name of
     the folder)."""
     spellings: dict[str, list[str]] = {}
-    for item in items:
-        name = item.name
+    for name in names:
         spellings.setdefault(name if name.isascii() else _nfc(name), []).append(name)
-    return {key: key if key in names else min(names) for key, names in spellings.items() if len(names) > 1}
+    return {key: key if key in same else min(same) for key, same in spellings.items() if len(same) > 1}
 
 
 def scan_local(
@@ -129,6 +126,7 @@ def _walk(
     by_inode: dict[int, SyncedEntry] | None = None
     tree, unchanged = result.tree, result.unchanged
     builtin, pattern = builtin_match, ignore.match_pattern  # `ignore.matches`, inlined below
+    stat_at = os.stat
     ifmt, ifdir, ifreg, iflnk = 0o170000, stat.S_IFDIR, stat.S_IFREG, stat.S_IFLNK
     file_kind, dir_kind = Kind.FILE, Kind.DIR
     to_hash: list[tuple[str, str]] = []  # (key, on-disk path), in walk order
@@ -140,104 +138,114 @@ def _walk(
     while stack:
         folder, prefix, whole = stack.pop()
         try:
-            with os.scandir(folder) as it:
-                items = list(it)  # in the file system's order: no decision below depends on it
+            # in the file system's order: no decision below depends on it
+            listed = open_folder(folder, root=not prefix)
         except OSError as exc:
             if not prefix:
                 raise RootMissing(f"cannot list {root}: {exc.strerror}") from exc
             result.skip(prefix, f"cannot list this folder ({exc.strerror}); left as it is")
             continue
-        # Two names are twins only if one of them is not NFC: a folder of NFC names (ASCII ones
-        # included) has none, and most folders are such.
-        owner = {} if all_nfc(map(_by_name, items)) else _twin_owners(items)
-        disk_prefix = name_prefix[prefix]
-        same_prefix = disk_prefix == prefix  # then a name that is its own key gives a key == rel_name
-        for item in items:
-            name = item.name
-            rel_name = f"{disk_prefix}/{name}" if disk_prefix else name
-            if name.isascii():
-                key_name = name
-            else:
-                try:
-                    name.encode("utf-8")
-                except UnicodeEncodeError:
-                    result.issues.append(ScanIssue(printable(rel_name), "name is not valid UTF-8; skipped"))
-                    continue
-                key_name = _nfc(name)
-            if same_prefix and key_name is name:
-                key = rel_name  # one string for both (a 100,000-entry tree is smaller)
-            else:
-                key = f"{prefix}/{key_name}" if prefix else key_name
-            inside = whole or key in scoped
-            if not (inside or key in above):
-                continue
-            try:
-                st = item.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                result.skip(key, "vanished while scanning; will look again")
-                continue
-            except OSError as exc:
-                result.skip(key, f"cannot read ({exc.strerror}); left as it is")
-                continue
-            fmt = st.st_mode & ifmt
-            is_dir = fmt == ifdir
-            if builtin(key_name) is not None or (
-                pattern is not None and pattern(key + "/" if is_dir else key)
-            ):
-                continue
-            if fmt != ifreg and not is_dir:
-                if fmt == iflnk:
-                    result.skip(key, "symbolic link; PanSync does not follow links")
+        names, fd, base = listed.names, listed.fd, listed.base
+        try:
+            # Two names are twins only if one of them is not NFC: a folder of NFC names (ASCII ones
+            # included) has none, and most folders are such.
+            owner = {} if all_nfc(names) else _twin_owners(names)
+            disk_prefix = name_prefix[prefix]
+            same_prefix = disk_prefix == prefix  # then a name that is its own key gives a key == rel_name
+            for name in names:
+                rel_name = f"{disk_prefix}/{name}" if disk_prefix else name
+                if name.isascii():
+                    key_name = name
                 else:
-                    result.skip(key, "not a regular file (FIFO, socket or device)")
-                continue
-            if owner and owner.get(key_name, name) != name:
-                result.issues.append(
-                    ScanIssue(
-                        rel_name,
-                        f"same name as '{owner[key_name]}' in another Unicode form; this one is not "
-                        "synced, rename it",
+                    try:
+                        name.encode("utf-8")
+                    except UnicodeEncodeError:
+                        result.issues.append(
+                            ScanIssue(printable(rel_name), "name is not valid UTF-8; skipped")
+                        )
+                        continue
+                    key_name = _nfc(name)
+                if same_prefix and key_name is name:
+                    key = rel_name  # one string for both (a 100,000-entry tree is smaller)
+                else:
+                    key = f"{prefix}/{key_name}" if prefix else key_name
+                inside = whole or key in scoped
+                if not (inside or key in above):
+                    continue
+                try:
+                    st = stat_at(base + name, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    result.skip(key, "vanished while scanning; will look again")
+                    continue
+                except OSError as exc:
+                    result.skip(key, f"cannot read ({exc.strerror}); left as it is")
+                    continue
+                fmt = st.st_mode & ifmt
+                is_dir = fmt == ifdir
+                if builtin(key_name) is not None or (
+                    pattern is not None and pattern(key + "/" if is_dir else key)
+                ):
+                    continue
+                if fmt != ifreg and not is_dir:
+                    if fmt == iflnk:
+                        result.skip(key, "symbolic link; PanSync does not follow links")
+                    else:
+                        result.skip(key, "not a regular file (FIFO, socket or device)")
+                    continue
+                if owner and owner.get(key_name, name) != name:
+                    result.issues.append(
+                        ScanIssue(
+                            rel_name,
+                            f"same name as '{owner[key_name]}' in another Unicode form; this one is not "
+                            "synced, rename it",
+                        )
                     )
-                )
-                continue
-            if is_dir:
-                tree[key] = LocalEntry(rel_name, dir_kind, 0, st.st_mtime_ns, st.st_ino, "")
-                record = synced.get(key)
+                    continue
+                if is_dir:
+                    tree[key] = LocalEntry(rel_name, dir_kind, 0, st.st_mtime_ns, st.st_ino, "")
+                    record = synced.get(key)
+                    if (
+                        record is not None
+                        and record.kind is dir_kind
+                        and record.local_inode == st.st_ino
+                        and record.local_name == rel_name
+                    ):
+                        unchanged.append(key)
+                    name_prefix[key] = rel_name
+                    stack.append((f"{folder}/{name}", key, inside))
+                    continue
+                inode = st.st_ino
+                record = at_key = synced.get(key)
+                if record is None or record.local_inode != inode:
+                    if by_inode is None:
+                        by_inode = {e.local_inode: e for e in synced.values() if e.kind is Kind.FILE}
+                    record = by_inode.get(inode, record)
                 if (
                     record is not None
-                    and record.kind is dir_kind
-                    and record.local_inode == st.st_ino
-                    and record.local_name == rel_name
+                    and record.kind is file_kind
+                    and record.size == st.st_size
+                    and record.local_mtime_ns == st.st_mtime_ns
+                    and record.local_inode == inode
                 ):
-                    unchanged.append(key)
-                name_prefix[key] = rel_name
-                stack.append((item.path, key, inside))
-                continue
-            inode = st.st_ino
-            record = at_key = synced.get(key)
-            if record is None or record.local_inode != inode:
-                if by_inode is None:
-                    by_inode = {e.local_inode: e for e in synced.values() if e.kind is Kind.FILE}
-                record = by_inode.get(inode, record)
-            if (
-                record is not None
-                and record.kind is file_kind
-                and record.size == st.st_size
-                and record.local_mtime_ns == st.st_mtime_ns
-                and record.local_inode == inode
-            ):
-                if key is rel_name and record.local_name == key:
-                    key = rel_name = record.local_name  # the synced tree's string: shared, not copied
-                # the record's objects, not stat's equal ones: 100,000 entries hold 9 MB less
-                tree[key] = LocalEntry(
-                    rel_name, file_kind, record.size, record.local_mtime_ns, record.local_inode, record.md5
-                )
-                if record is at_key and record.local_name == rel_name:
-                    unchanged.append(key)
-                continue
-            to_hash.append((key, item.path))
-            # md5 is filled in by _hash_all below, in place (the tree keeps its walk order)
-            tree[key] = LocalEntry(rel_name, file_kind, st.st_size, st.st_mtime_ns, st.st_ino, "")
+                    if key is rel_name and record.local_name == key:
+                        key = rel_name = record.local_name  # the synced tree's string: shared, not copied
+                    # the record's objects, not stat's equal ones: 100,000 entries hold 9 MB less
+                    tree[key] = LocalEntry(
+                        rel_name,
+                        file_kind,
+                        record.size,
+                        record.local_mtime_ns,
+                        record.local_inode,
+                        record.md5,
+                    )
+                    if record is at_key and record.local_name == rel_name:
+                        unchanged.append(key)
+                    continue
+                to_hash.append((key, f"{folder}/{name}"))
+                # md5 is filled in by _hash_all below, in place (the tree keeps its walk order)
+                tree[key] = LocalEntry(rel_name, file_kind, st.st_size, st.st_mtime_ns, st.st_ino, "")
+        finally:
+            listed.close()
     return to_hash
 
 

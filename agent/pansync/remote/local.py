@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from pansync.dirfd import open_folder
 from pansync.errors import ListingError, RemoteError
 from pansync.hashing import BLOCK_SIZE, md5_file
 from pansync.libc import last_errno, libc_function
@@ -159,31 +160,34 @@ class LocalRemote:
         """Each folder below `under` as (its path, [(name, path, lstat)]), internal names left out;
         its subfolders are entered once the caller has seen it. A name gone meanwhile is not there;
         any other error is a `ListingError` (a listing is whole or it is nothing)."""
-        stack = [(str(self._path(under)), under)]
-        s_isdir = stat.S_ISDIR
+        start = str(self._path(under))
+        stack = [(start, under)]
+        s_isdir, stat_at = stat.S_ISDIR, os.stat
         while stack:
             folder, prefix = stack.pop()
             try:
-                with os.scandir(folder) as it:
-                    items = list(it)
+                opened = open_folder(folder, root=folder == start)
             except OSError as exc:
                 raise ListingError(f"cannot list {folder}: {exc.strerror or exc}") from exc
             listed: list[tuple[str, str, os.stat_result]] = []
             below: list[tuple[str, str]] = []
-            for item in items:
-                name = item.name
-                if name.startswith(INTERNAL_PREFIX):  # `is_internal_name`, inlined: once per entry
-                    continue
-                rel = f"{prefix}/{name}" if prefix else name
-                try:
-                    st = item.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue  # gone while listing: it simply is not there now
-                except OSError as exc:
-                    raise ListingError(f"cannot read {item.path}: {exc.strerror or exc}") from exc
-                listed.append((name, rel, st))
-                if s_isdir(st.st_mode):
-                    below.append((item.path, rel))
+            fd, base = opened.fd, opened.base
+            try:
+                for name in opened.names:
+                    if name.startswith(INTERNAL_PREFIX):  # `is_internal_name`, inlined: once per entry
+                        continue
+                    rel = f"{prefix}/{name}" if prefix else name
+                    try:
+                        st = stat_at(base + name, dir_fd=fd, follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # gone while listing: it simply is not there now
+                    except OSError as exc:
+                        raise ListingError(f"cannot read {folder}/{name}: {exc.strerror or exc}") from exc
+                    listed.append((name, rel, st))
+                    if s_isdir(st.st_mode):
+                        below.append((f"{folder}/{name}", rel))
+            finally:
+                opened.close()
             yield prefix, listed
             below.reverse()  # entered in listing order, as before
             stack.extend(below)
