@@ -105,7 +105,8 @@ def commit_index(
     completes within one TTL cannot overlap a takeover.
     """
     written_at = remote.server_time_ns()
-    table = IndexTable.from_entries(index.entries)
+    entries = index.entries  # a sync's next index is a table already: no copy at the commit's peak
+    table = entries if isinstance(entries, IndexTable) else IndexTable.from_entries(entries)
     newest = table.newest_generation()
     if expected_generation == UNREADABLE:
         new_generation = max(written_at, newest)  # entries stamped from an earlier server reading

@@ -479,6 +479,9 @@ class FolderSync:
             now_ns=self.remote.server_time_ns(),
             scope=scope,
         )
+        # The decoded index is done with: its columns would sit beside the new ones while they encode.
+        del old
+        self._index = None
         index = SharedIndex(generation, self.client_id, 0, entries)
         try:
             commit_index(self.remote, index, expected_generation=self.index_generation, lease=lease)
