@@ -124,8 +124,7 @@ def encode_index(index: SharedIndex, *, codec: Literal["zlib", "lzma"] = "zlib",
     million entries it is several times faster than level 6 or lzma for a file a little larger.
     MD5s are random bytes, so their column is stored as is rather than fed to the compressor.
     """
-    entries = index.entries
-    columns = (entries if isinstance(entries, IndexTable) else IndexTable.from_entries(entries)).columns()
+    columns = IndexTable.of(index.entries).columns()
     n = len(columns.keys)
     md5s = columns.md5s
     if not set(map(len, md5s)) <= {0, 32}:

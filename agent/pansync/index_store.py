@@ -105,8 +105,7 @@ def commit_index(
     completes within one TTL cannot overlap a takeover.
     """
     written_at = remote.server_time_ns()
-    entries = index.entries  # a sync's next index is a table already: no copy at the commit's peak
-    table = entries if isinstance(entries, IndexTable) else IndexTable.from_entries(entries)
+    table = IndexTable.of(index.entries)  # a sync's next index is a table already: not copied
     newest = table.newest_generation()
     if expected_generation == UNREADABLE:
         new_generation = max(written_at, newest)  # entries stamped from an earlier server reading

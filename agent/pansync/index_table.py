@@ -167,10 +167,13 @@ class IndexTable(Mapping[str, IndexEntry]):
         )
 
     @classmethod
+    def of(cls, entries: Mapping[str, IndexEntry]) -> IndexTable:
+        """`entries` themselves when they are a table, else the table built from them."""
+        return entries if isinstance(entries, IndexTable) else cls.from_entries(entries)
+
+    @classmethod
     def from_entries(cls, entries: Mapping[str, IndexEntry]) -> IndexTable:
-        """The table of `entries`; ValueError for an entry the file format cannot hold."""
-        if isinstance(entries, IndexTable):
-            return entries.copy()
+        """A new table of `entries`; ValueError for an entry the file format cannot hold."""
         values = list(entries.values())
         keys = list(map(attrgetter("key"), values))
         if keys != list(entries):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from operator import itemgetter
-from stat import S_ISDIR, S_ISLNK, S_ISREG
+from stat import S_ISDIR, S_ISREG
 
 from pansync import forked
 from pansync.errors import ItemError, ListingError, RemoteError, UnsafePath
@@ -30,7 +30,7 @@ from pansync.names import (
     validate_rel_path,
 )
 from pansync.remote.base import Remote
-from pansync.remote.local import LocalRemote, remote_entry
+from pansync.remote.local import LocalRemote, remote_entry, unsyncable
 from pansync.scan import ScanIssue
 from pansync.shared_index import known_md5
 
@@ -266,7 +266,7 @@ def _quiet_listing(
             mode = st.st_mode
             is_dir = S_ISDIR(mode)
             if not (is_dir or S_ISREG(mode)):
-                remote.on_skip(rel, "symbolic link" if S_ISLNK(mode) else "not a regular file")
+                remote.on_skip(rel, unsyncable(mode))
                 continue
             record = synced.get(rel) if folder_quiet else None
             if (

@@ -389,8 +389,7 @@ class FolderSync:
         if self._scope is not None or self._synced is None:
             return
         try:
-            synced = self._synced_for(None)
-            self.state.save_snapshot(synced, self._synced_since, self._synced_changed)
+            self.state.save_snapshot(self._synced_for(None), self._synced_since, self._synced_changed)
         except OSError as exc:  # only a cache: the next sync reads the database instead
             self.log.warning("cannot save the synced tree's snapshot", error=str(exc))
 

@@ -70,7 +70,7 @@ def next_entries(
 
     The old index's columns are copied and patched: an entry whose record matches it keeps its
     row (and so its generation and writer), which for a re-sync is all but a few hundred."""
-    table = IndexTable.from_entries(old.entries) if old is not None else IndexTable.empty()
+    table = IndexTable.of(old.entries).copy() if old is not None else IndexTable.empty()
     kept = set(keep)
     rows = table.rows
     gone = rows.keys() - synced.keys()

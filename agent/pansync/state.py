@@ -140,12 +140,11 @@ class StateStore:
         self._snapshot_stamp: Stamp | None = None
         """The stamp of the copy on disk (with its delta), where this store read or wrote it."""
         self._snapshot_base: Stamp | None = None
-        """The stamp of the whole copy under that delta."""
+        """The stamp of the whole copy under that delta, while the tree `load_synced` last gave was
+        read from that copy; None after a read of the table, which may hold writes the copy lacks:
+        only a tree read from the copy may be saved as a delta of it."""
         self._snapshot_changed: frozenset[str] = frozenset()
         """The keys that delta covers."""
-        self._loaded_from_copy = False
-        """Whether the last `load_synced` read that copy: only then is what changed since the load
-        also what changed since the copy, and a delta may be written."""
 
     def close(self) -> None:
         self._db.close()
@@ -194,12 +193,11 @@ class StateStore:
                             self._add_rows(entries, part)
                     self._snapshot_stamp, self._snapshot_base = stamp, opened.base
                     self._snapshot_changed = opened.changed
-                    self._loaded_from_copy = True
                 except (synced_snapshot.Damaged, ValueError, TypeError, KeyError, AttributeError):
                     entries = {}  # a damaged part or a malformed row: read the table
                     opened = None
             if opened is None:
-                self._loaded_from_copy = False
+                self._snapshot_base = None
                 self._read_synced(entries, f"SELECT {_COLUMNS} FROM synced", ())
         return entries
 
@@ -218,7 +216,7 @@ class StateStore:
         stamp = self._stamp()
         if stamp == self._snapshot_stamp:
             return False
-        base = self._snapshot_base if self._loaded_from_copy else None
+        base = self._snapshot_base
         if changed is not None and base is not None:
             keys = self._snapshot_changed.union(changed)
             if len(keys) * DELTA_SHARE <= len(entries):
@@ -236,7 +234,6 @@ class StateStore:
         )
         self._snapshot_stamp = self._snapshot_base = stamp
         self._snapshot_changed = frozenset()
-        self._loaded_from_copy = True  # the caller's tree is this copy now
         return True
 
     def _stamp(self) -> Stamp:

@@ -164,12 +164,9 @@ def _with_delta(
     with delta:
         for part in _parts(source, count):
             yield (), part
-        if delta_count == 0:
-            yield removed, []
-        first = True
+        yield removed, []
         for part in _parts(delta, delta_count):
-            yield (removed if first else ()), part
-            first = False
+            yield (), part
 
 
 def _parts(source: IO[bytes], count: int) -> Iterator[Sequence[Row]]:

@@ -31,7 +31,7 @@ from pansync.names import validate_rel_path
 from pansync.no_replace import rename_no_replace
 from pansync.remote.base import INTERNAL_PREFIX, META_DIR, Progress, RemoteCaps, UploadResult
 
-__all__ = ["LocalRemote", "remote_entry"]
+__all__ = ["LocalRemote", "remote_entry", "unsyncable"]
 
 _CAPS = RemoteCaps(
     case_sensitive=True,
@@ -70,6 +70,11 @@ def _syncfs() -> Callable[[int], None] | None:
             raise RemoteError(f"cannot flush the remote folder to disk: {os.strerror(last_errno())}")
 
     return syncfs
+
+
+def unsyncable(mode: int) -> str:
+    """Why a listed name that is neither a file nor a folder is passed over."""
+    return "symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
 
 
 def remote_entry(rel_path: str, st: os.stat_result) -> RemoteEntry:
@@ -154,7 +159,7 @@ class LocalRemote:
                 elif s_isdir(mode):
                     yield RemoteEntry(rel, dir_kind, 0, st.st_mtime_ns, str(st.st_ino), "")
                 else:
-                    self.on_skip(rel, "symbolic link" if stat.S_ISLNK(mode) else "not a regular file")
+                    self.on_skip(rel, unsyncable(mode))
 
     def walk(self, under: str = "") -> Iterator[tuple[str, list[tuple[str, str, os.stat_result]]]]:
         """Each folder below `under` as (its path, [(name, path, lstat)]), internal names left out;
@@ -200,7 +205,7 @@ class LocalRemote:
         except OSError as exc:
             raise RemoteError(f"cannot read {rel_path}: {exc.strerror}") from exc
         if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
-            self.on_skip(rel_path, "symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file")
+            self.on_skip(rel_path, unsyncable(st.st_mode))
             return None  # reported, as the listing reports it: never taken for a deletion
         return remote_entry(rel_path, st)
 
