@@ -43,6 +43,7 @@ from datetime import datetime
 from types import FrameType
 from typing import Any
 
+from pansync import interrupts
 from pansync.config import Config, FolderConfig
 from pansync.daemon import ControlServer, PidFile, Send, pid_path, socket_path
 from pansync.errors import PanSyncError
@@ -233,7 +234,7 @@ class Agent:
         self.stop()
         if self.worker is not None and self.worker.in_sync and not self._interrupted:
             self._interrupted = True
-            raise KeyboardInterrupt
+            interrupts.interrupt(frame)  # now, or where it leaks nothing (`interrupts.shielded`)
 
     def stop(self) -> None:
         self._stop.set()

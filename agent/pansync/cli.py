@@ -8,7 +8,6 @@ items could not be synced this time, 2 when a folder or the command itself could
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -19,7 +18,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from pansync import __version__
+from pansync import __version__, interrupts
 from pansync.errors import ConfigError, PanSyncError
 from pansync.paths import Locations, locations, resolve_config_path
 
@@ -404,19 +403,20 @@ def completion(shell: str) -> None:
     click.echo(cls(cli, {}, "pansync", "_PANSYNC_COMPLETE").source())
 
 
-def _terminated(signum: int, frame: object) -> None:
-    """SIGTERM (a service manager, `kill`) stops a command as Ctrl-C does: the action in flight
-    finishes or is rolled back, and the lock is released. The agent installs its own handler."""
-    raise KeyboardInterrupt
-
-
 def main() -> None:
-    signal.signal(signal.SIGTERM, _terminated)
+    """SIGTERM (a service manager, `kill`) stops a command as Ctrl-C does: the action in flight
+    finishes or is rolled back, and the lock is released (`interrupts`); the exit status is 130
+    wherever it lands (click's own handling would say "Aborted!" and exit with 1 before a command
+    starts). The agent installs its own handlers."""
+    interrupts.install()
     try:
-        cli(prog_name="pansync")
-    except KeyboardInterrupt:
+        code = cli.main(prog_name="pansync", standalone_mode=False)
+    except (KeyboardInterrupt, click.Abort):
         err_console.print("Interrupted.")
         sys.exit(130)
+    except click.ClickException as exc:  # a usage error: click's message and status
+        exc.show()
+        sys.exit(exc.exit_code)
     except Exception as exc:  # a bug: say so in one line, keep the traceback in the log
         import structlog
 
@@ -427,6 +427,7 @@ def main() -> None:
             soft_wrap=True,
         )
         sys.exit(3)
+    sys.exit(code if type(code) is int else 0)  # `ctx.exit(n)`'s status; a command's return value is none
 
 
 # Registers run/start/stop/pause/resume/autostart, and conflicts/trash/exclude, on `cli`.

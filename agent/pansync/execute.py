@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -48,6 +48,7 @@ from pansync.actions import (
     Upload,
     describe,
 )
+from pansync.completions import Completions
 from pansync.crashpoints import crash_point
 from pansync.errors import AuthError, ItemError, PanSyncError, RemoteError
 from pansync.hashing import md5_file
@@ -297,6 +298,7 @@ class Executor:
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="flush") as flusher,
         ):
             running: dict[Future[list[SyncedEntry | Exception]], _Task] = {}
+            completions: Completions[Future[Any]] = Completions()
 
             def submit_more() -> None:
                 """Keep a few tasks queued per worker: `wait` looks at every future it is given,
@@ -310,17 +312,16 @@ class Executor:
                     task = [ready.pop()]
                     while _small(task[-1][0]) and ready and _small(ready[-1][0]) and len(task) < SMALL_BATCH:
                         task.append(ready.pop())
-                    running[pool.submit(self._transfer_all, task)] = task
+                    running[completions.watch(pool.submit(self._transfer_all, task))] = task
 
             submit_more()
             try:
                 while running or flushing or unflushed:
                     due = not running or time.monotonic() - last_flush >= FLUSH_EVERY_S
                     if flushing is None and unflushed and due:
-                        flushing = (flusher.submit(self.remote.flush), unflushed)
+                        flushing = (completions.watch(flusher.submit(self.remote.flush)), unflushed)
                         unflushed, last_flush = [], time.monotonic()
-                    waiting: list[Future[Any]] = [*running, *([flushing[0]] if flushing else [])]
-                    finished, _ = wait(waiting, timeout=HEARTBEAT_S, return_when=FIRST_COMPLETED)
+                    finished = completions.next(timeout=HEARTBEAT_S)
                     self.heartbeat()
                     records: list[_Done] = []
                     for future in finished:

@@ -20,6 +20,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from pansync import interrupts
+
 __all__ = ["Ahead", "ChildFailed", "ahead", "can_fork"]
 
 _HEADER = 8
@@ -76,6 +78,7 @@ class Ahead:
 
 
 @contextlib.contextmanager
+@interrupts.shielded  # a child forked is a child reaped: no Ctrl-C lands between the two
 def ahead(work: Callable[[], Iterable[Any]]) -> Iterator[Ahead | None]:
     """Start `work` in a child now; None when this process may not fork (see the module's note).
     The child sends each part `work` yields as one `marshal` frame: the parent never holds more
@@ -95,6 +98,7 @@ def ahead(work: Callable[[], Iterable[Any]]) -> Iterator[Ahead | None]:
     os.close(write_fd)
     child = Ahead(pid, read_fd)
     try:
+        interrupts.checkpoint()
         yield child
     finally:
         child.cancel()

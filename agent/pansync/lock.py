@@ -41,6 +41,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from pansync import interrupts
 from pansync.errors import LockCorrupt, LockHeld, LockLost
 
 __all__ = [
@@ -348,6 +349,10 @@ class Lease:
         step); `settle_s` is how long a stale takeover waits before its final read-back, and
         should exceed one round trip to the remote. `clock`, `sleep` and `rng` are the seams for
         tests; staleness never depends on `clock`.
+
+        A Ctrl-C landing between the lock file's creation and the caller's `try` would leave the
+        lock behind: a caller that must never leak it calls this from an `interrupts.shielded`
+        step, whose interrupts wait (the pauses between attempts excepted: nothing is held then).
         """
         if not ttl_s > 0:
             raise ValueError("lock TTL must be positive")
@@ -366,7 +371,7 @@ class Lease:
             remaining = deadline - clock()
             if remaining <= 0:
                 raise LockHeld(_held_message(remote, outcome, ttl_s))
-            sleep(min(poll_s * (0.5 + jitter.random()), remaining))
+            _pause(sleep, min(poll_s * (0.5 + jitter.random()), remaining))
 
     def _current(self) -> LockInfo:
         """The lock as the server has it now, or LockLost if it is no longer this lease."""
@@ -409,6 +414,7 @@ class Lease:
         self._deadline = written_at + self._ttl_s
         _log.info("lock.renewed", generation=self._record.generation)
 
+    @interrupts.shielded  # a Ctrl-C on the way out must not leave the lock behind
     def release(self) -> None:
         """Delete the lock file if it is still ours (never someone else's); idempotent."""
         if self._released:
@@ -437,6 +443,7 @@ class Lease:
     def __enter__(self) -> Lease:
         return self
 
+    @interrupts.shielded
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if exc is None:
             self.release()
@@ -538,6 +545,15 @@ class _Contender:
         lease._read_back = True
         _log.info("lock.acquired", generation=mine.generation, client=mine.client_id)
         return lease
+
+
+@interrupts.interruptible
+def _pause(sleep: Callable[[float], None], seconds: float) -> None:
+    """Between attempts to take the lock, nothing is held: a Ctrl-C is raised here, even one a
+    shielded caller deferred."""
+    interrupts.checkpoint()
+    sleep(seconds)
+    interrupts.checkpoint()
 
 
 def _held_message(remote: MetaStore, held: LockInfo | None, ttl_s: float) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import structlog
 
-from pansync import __version__
+from pansync import __version__, interrupts
 from pansync.actions import (
     Action,
     Download,
@@ -567,6 +567,7 @@ class FolderSync:
     # -- around the sync ----------------------------------------------------------------------------
 
     @contextmanager
+    @interrupts.shielded  # no Ctrl-C between taking the lock and the `try` that gives it back
     def _locked(self, options: SyncOptions) -> Iterator[Lease]:
         lease = Lease.acquire(
             self.remote,
@@ -577,6 +578,7 @@ class FolderSync:
             wait_s=options.lock_wait_s,
         )
         try:
+            interrupts.checkpoint()  # one that came while the lock was being taken
             yield lease
         finally:
             lease.release()

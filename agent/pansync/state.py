@@ -10,12 +10,12 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Collection, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pansync import synced_snapshot
+from pansync import sqlite_tx, synced_snapshot
 from pansync.gc_pause import gc_paused
 from pansync.model import Kind, SyncedEntry
 from pansync.names import ancestors_of
@@ -149,27 +149,11 @@ class StateStore:
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def _reading(self) -> Iterator[None]:
-        """A read transaction: every query inside sees one state of the database."""
-        if self._db.in_transaction:  # inside the caller's own: that one holds the state still
-            yield
-            return
-        self._db.execute("BEGIN")
-        try:
-            yield
-        finally:
-            self._db.execute("COMMIT")
+    def _reading(self) -> AbstractContextManager[None]:
+        return sqlite_tx.reading(self._db)
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[None]:
+        return sqlite_tx.writing(self._db)
 
     # -- the synced tree ----------------------------------------------------------------------------
 

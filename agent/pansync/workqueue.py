@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pansync import sqlite_tx
+
 __all__ = [
     "BACKOFF_BASE_S",
     "BACKOFF_CAP_S",
@@ -157,15 +159,14 @@ class WorkQueue:
                 rows.append((source, key, self._seq, now, now))
             if not rows:
                 return 0
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(
-                "INSERT INTO queue (source, key, seq, queued_at, next_try) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (source, key) DO UPDATE SET seq = excluded.seq, next_try = excluded.next_try, "
-                "attempts = 0, failed = 0, "
-                "queued_at = CASE WHEN failed THEN excluded.queued_at ELSE queued_at END",
-                rows,
-            )
-            self._db.execute("COMMIT")
+            with sqlite_tx.writing(self._db):
+                self._db.executemany(
+                    "INSERT INTO queue (source, key, seq, queued_at, next_try) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (source, key) DO UPDATE SET seq = excluded.seq, "
+                    "next_try = excluded.next_try, attempts = 0, failed = 0, "
+                    "queued_at = CASE WHEN failed THEN excluded.queued_at ELSE queued_at END",
+                    rows,
+                )
             return len(rows)
 
     # -- taking and settling ------------------------------------------------------------------------
@@ -211,60 +212,54 @@ class WorkQueue:
         Rows put after the batch began (seq above `high_seq`) are left as they are, and so are rows
         a scoped batch did not cover.
         """
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                current = {
-                    str(key): int(attempts)
-                    for key, attempts in self._db.execute(
-                        "SELECT key, attempts FROM queue WHERE source = ? AND seq <= ?",
-                        (SOURCE_LOCAL, batch.high_seq),
-                    )
-                }
-                self._db.execute("CREATE TEMP TABLE IF NOT EXISTS keep (key TEXT PRIMARY KEY) WITHOUT ROWID")
-                self._db.execute("DELETE FROM temp.keep")
-                self._db.executemany("INSERT OR IGNORE INTO temp.keep VALUES (?)", [(k,) for k in failed])
-                if batch.scope is None:
-                    self._db.execute(
-                        "DELETE FROM queue WHERE seq <= ? "
-                        "AND NOT (source = ? AND key IN (SELECT key FROM temp.keep))",
-                        (batch.high_seq, SOURCE_LOCAL),
-                    )
-                else:
-                    self._db.executemany(
-                        "DELETE FROM queue WHERE seq <= ? AND source = ? AND key = ?",
-                        [(batch.high_seq, SOURCE_LOCAL, key) for key in batch.scope if key not in failed],
-                    )
-                for key, error in failed.items():
-                    attempts = current.get(key, 0) + 1
-                    recent = self._db.execute(
-                        "SELECT seq FROM queue WHERE source = ? AND key = ? AND seq > ?",
-                        (SOURCE_LOCAL, key, batch.high_seq),
-                    ).fetchone()
-                    if recent is not None:
-                        continue  # changed again during the batch: due now, as any fresh change
-                    self._seq += 1
-                    self._db.execute(
-                        "INSERT INTO queue "
-                        "(source, key, seq, queued_at, next_try, attempts, failed, last_error) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, key) DO UPDATE SET "
-                        "next_try = excluded.next_try, attempts = excluded.attempts, "
-                        "failed = excluded.failed, last_error = excluded.last_error",
-                        (
-                            SOURCE_LOCAL,
-                            key,
-                            self._seq,
-                            now,
-                            now + backoff_s(attempts),
-                            attempts,
-                            int(attempts >= MAX_ATTEMPTS),
-                            error,
-                        ),
-                    )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, sqlite_tx.writing(self._db):
+            current = {
+                str(key): int(attempts)
+                for key, attempts in self._db.execute(
+                    "SELECT key, attempts FROM queue WHERE source = ? AND seq <= ?",
+                    (SOURCE_LOCAL, batch.high_seq),
+                )
+            }
+            self._db.execute("CREATE TEMP TABLE IF NOT EXISTS keep (key TEXT PRIMARY KEY) WITHOUT ROWID")
+            self._db.execute("DELETE FROM temp.keep")
+            self._db.executemany("INSERT OR IGNORE INTO temp.keep VALUES (?)", [(k,) for k in failed])
+            if batch.scope is None:
+                self._db.execute(
+                    "DELETE FROM queue WHERE seq <= ? "
+                    "AND NOT (source = ? AND key IN (SELECT key FROM temp.keep))",
+                    (batch.high_seq, SOURCE_LOCAL),
+                )
+            else:
+                self._db.executemany(
+                    "DELETE FROM queue WHERE seq <= ? AND source = ? AND key = ?",
+                    [(batch.high_seq, SOURCE_LOCAL, key) for key in batch.scope if key not in failed],
+                )
+            for key, error in failed.items():
+                attempts = current.get(key, 0) + 1
+                recent = self._db.execute(
+                    "SELECT seq FROM queue WHERE source = ? AND key = ? AND seq > ?",
+                    (SOURCE_LOCAL, key, batch.high_seq),
+                ).fetchone()
+                if recent is not None:
+                    continue  # changed again during the batch: due now, as any fresh change
+                self._seq += 1
+                self._db.execute(
+                    "INSERT INTO queue "
+                    "(source, key, seq, queued_at, next_try, attempts, failed, last_error) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, key) DO UPDATE SET "
+                    "next_try = excluded.next_try, attempts = excluded.attempts, "
+                    "failed = excluded.failed, last_error = excluded.last_error",
+                    (
+                        SOURCE_LOCAL,
+                        key,
+                        self._seq,
+                        now,
+                        now + backoff_s(attempts),
+                        attempts,
+                        int(attempts >= MAX_ATTEMPTS),
+                        error,
+                    ),
+                )
 
     # -- looking ------------------------------------------------------------------------------------
 

@@ -25,11 +25,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from pansync.completions import Completions
 from pansync.errors import ItemError, TransientRemoteError
 from pansync.hashing import SLICE_MD5_BYTES, Digests, Hasher, hash_file
 from pansync.log import get_logger
@@ -320,11 +321,11 @@ class Uploader:
         blocks: list[str] = []
         sent = 0
         inflight: dict[Future[int], int] = {}
+        completions: Completions[Future[int]] = Completions()
 
-        def settle(block: bool) -> None:
+        def settle() -> None:
             nonlocal sent
-            done, _ = wait(list(inflight), return_when=FIRST_COMPLETED) if block else (set(), set())
-            for fut in done:
+            for fut in completions.next():
                 inflight.pop(fut)
                 moved = fut.result()
                 sent += moved
@@ -343,11 +344,12 @@ class Uploader:
                 blocks.append(md5)
                 if state.blocks.get(index) != md5:
                     while len(inflight) >= self.concurrency:
-                        settle(True)
-                    inflight[pool.submit(self._send_slice, data, md5, state, index)] = index
+                        settle()
+                    slice_sent = pool.submit(self._send_slice, data, md5, state, index)
+                    inflight[completions.watch(slice_sent)] = index
                 index += 1
             while inflight:
-                settle(True)
+                settle()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         digests = hasher.digests()

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from pansync import interrupts
 from pansync.dirfd import open_folder
 from pansync.errors import ListingError, RemoteError
 from pansync.hashing import BLOCK_SIZE, md5_file
@@ -364,21 +365,32 @@ class LocalRemote:
             raise RemoteError(f"cannot read {META_DIR}/{rel_path}: {exc.strerror}") from exc
 
     def _write_temp(self, path: Path, data: bytes) -> Path:
+        """`data` in a new file beside `path`, on disk; none left behind if that fails (a full disk)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".pansync.tmp-{uuid.uuid4().hex}")
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            self._discard(tmp)
+            raise
         return tmp
 
+    @interrupts.shielded  # no temp file left beside the shared index or the lock by a Ctrl-C
     def write_meta(self, rel_path: str, data: bytes) -> None:
         path = self._meta(rel_path)
+        tmp: Path | None = None
         try:
-            os.replace(self._write_temp(path, data), path)
+            tmp = self._write_temp(path, data)
+            os.replace(tmp, path)
         except OSError as exc:
+            if tmp is not None:
+                self._discard(tmp)
             raise RemoteError(f"cannot write {META_DIR}/{rel_path}: {exc.strerror}") from exc
 
+    @interrupts.shielded
     def create_meta_exclusive(self, rel_path: str, data: bytes) -> bool:
         path = self._meta(rel_path)
         try:
@@ -412,6 +424,7 @@ class LocalRemote:
         except OSError as exc:
             raise RemoteError(f"cannot list {META_DIR}/{rel_dir}: {exc.strerror}") from exc
 
+    @interrupts.shielded  # its probe file is always removed
     def server_time_ns(self) -> int:
         """The file system's clock: the mtime a fresh write gets (a NAS server's time on a mount)."""
         if self._clock is not None:
