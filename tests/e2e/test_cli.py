@@ -187,6 +187,38 @@ def test_clients_lists_every_computer(alice: Client, bob: Client) -> None:
     assert "alice" in out.stdout and "bob" in out.stdout
 
 
+def test_a_client_record_is_written_when_it_changed_or_grew_old(
+    alice: Client, cloud_remote: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync writes the record only when it would change beyond its time: deleted behind its back,
+    it stays gone until the name changes or the refresh interval passes."""
+    from pansync import session
+    from pansync.clients import CLIENTS_DIR, list_clients
+
+    def names() -> list[str]:
+        return [r.name for r in list_clients(cloud_remote)]
+
+    def forget_record() -> None:
+        for file_name in cloud_remote.list_meta(CLIENTS_DIR):
+            cloud_remote.delete_meta(f"{CLIENTS_DIR}/{file_name}")
+
+    alice.write("笔记.txt", "第一版")
+    alice.sync()
+    assert names() == ["alice"]
+    forget_record()
+    alice.write("笔记.txt", "第二版")
+    alice.sync()
+    assert names() == [], "a sync soon after the last registration wrote the record again"
+    config = alice.config_path.read_text(encoding="utf-8")
+    alice.config_path.write_text(config.replace("name: alice", "name: 爱丽丝"), encoding="utf-8")
+    alice.sync()
+    assert names() == ["爱丽丝"], "a renamed client kept its old record"
+    forget_record()
+    monkeypatch.setattr(session, "CLIENT_REFRESH_S", 0.0)
+    alice.sync()
+    assert names() == ["爱丽丝"], "an old record was not refreshed"
+
+
 def test_unlock_force_removes_a_dead_holders_lock(alice: Client, bob: Client, cloud_remote: Any) -> None:
     from pansync.errors import LockHeld
     from pansync.lock import Lease
