@@ -84,6 +84,33 @@ def test_broken_config_names_key_and_line(alice: Client) -> None:
     assert "folders[0].remote, line 6" in out.stderr and "ftp" in out.stderr
 
 
+def test_a_usage_error_is_clicks_message_and_status_2(alice: Client) -> None:
+    out = alice.cli("sync", "--no-such-option")
+    assert out.returncode == 2 and "No such option" in out.stderr and "--no-such-option" in out.stderr
+    assert alice.cli("no-such-command").returncode == 2
+
+
+def test_an_interrupt_before_the_command_starts_exits_130(
+    alice: Client, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Wherever Ctrl-C lands, `pansync` says "Interrupted." and exits with 130 (click's own
+    handling, before a command's body runs, said "Aborted!" and exited with 1)."""
+    import pansync.config
+    from pansync.cli import main
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pansync.config, "load_config", interrupted)
+    monkeypatch.setenv("PANSYNC_HOME", str(alice.home))
+    monkeypatch.setattr(sys, "argv", ["pansync", "status"])
+    with pytest.raises(SystemExit) as ended:
+        main()
+    assert ended.value.code == 130
+    err = capfd.readouterr().err
+    assert "Interrupted." in err and "Aborted" not in err
+
+
 def test_unknown_folder_is_a_clear_error(alice: Client) -> None:
     out = alice.cli("sync", "--folder", "nope")
     assert out.returncode == 2 and "nope" in out.stderr and "main" in out.stderr
