@@ -23,6 +23,7 @@ import functools
 import inspect
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any, ParamSpec, TypeVar, cast
@@ -102,8 +103,11 @@ def checkpoint() -> None:
 
 
 def _leave(outer: FrameType | None) -> None:
+    """Raise what is owed, unless a shield further out is still running. Only on the main thread,
+    where signals are handled: a shielded step that another thread runs (a watcher's work-queue
+    write, say) must not take the main thread's interrupt as its own."""
     global _owed
-    if _owed and not _shielded_at(outer):
+    if _owed and threading.current_thread() is threading.main_thread() and not _shielded_at(outer):
         _owed = False
         raise KeyboardInterrupt
 

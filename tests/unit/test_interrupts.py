@@ -122,6 +122,36 @@ def _wait_only() -> None:
     work_done.append("waited")
 
 
+def test_a_shielded_step_on_another_thread_leaves_the_owed_interrupt_to_the_main_thread(
+    handlers: None,
+) -> None:
+    """A watcher thread finishing its own shielded step (a work-queue write) while the main thread
+    owes an interrupt must neither raise it nor clear it."""
+    raised: list[BaseException] = []
+
+    @interrupts.shielded
+    def on_another_thread() -> None:
+        work_done.append("other thread")
+
+    def run_there() -> None:
+        try:
+            on_another_thread()
+        except BaseException as exc:
+            raised.append(exc)
+
+    @interrupts.shielded
+    def main_step() -> None:
+        _signal_self()  # owed: this shield is on the stack
+        other = threading.Thread(target=run_there)
+        other.start()
+        other.join()
+        work_done.append("main")
+
+    with pytest.raises(KeyboardInterrupt):
+        main_step()
+    assert raised == [] and work_done == ["other thread", "main"]
+
+
 # -- every line of the steps themselves -------------------------------------------------------------
 
 
