@@ -301,8 +301,8 @@ class Executor:
             completions: Completions[Future[Any]] = Completions()
 
             def submit_more() -> None:
-                """Keep a few tasks queued per worker: `wait` looks at every future it is given,
-                so handing it all 100,000 of a first sync made each round O(n), the run O(n^2)."""
+                """Keep a few tasks queued per worker, not all 100,000 of a first sync: temp files
+                are registered only for tasks about to run, and an interrupt cancels few."""
                 while len(running) < window:
                     if not ready:
                         ready.extend(self._register_temps(pending))

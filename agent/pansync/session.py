@@ -80,7 +80,7 @@ CLIENT_REFRESH_S = 600.0
 otherwise): `pansync clients` shows "last seen" to the ten minutes, and a sync that changed nothing
 makes no write to the cloud for it (on Baidu, two requests fewer)."""
 REGISTERED = "client_registered"
-"""State key: the server time and the record's texts of the last registration."""
+"""State key: this computer's time and the record's texts at the last registration."""
 
 REMOTE_MARKER = ".config/folder.json"
 """Under the remote's `.pansync/`: its presence says the remote was set up by PanSync."""
@@ -590,12 +590,12 @@ class FolderSync:
         """This client's record in the cloud, written when its name, host, platform or version
         changed or it is `CLIENT_REFRESH_S` old."""
         info = ClientInfo.for_this_machine(self.client_id, self.config.client.name, __version__)
-        now_ns = self.remote.server_time_ns()
+        now_ns = time.time_ns()  # this computer's clock decides when; the record holds the server's
         texts = "\x1f".join((info.name, info.host, info.platform, info.version))
         written, _, was = (self.state.get_meta(REGISTERED) or "").partition(" ")
         if was == texts and written.isdigit() and 0 <= now_ns - int(written) < CLIENT_REFRESH_S * 1e9:
             return
-        register_client(self.remote, info, now_ns)
+        register_client(self.remote, info, self.remote.server_time_ns())
         self.state.set_meta(REGISTERED, f"{now_ns} {texts}")
 
     def _after_sync(self, result: FolderResult, now: datetime) -> None:
