@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
 
 from pansync import __version__, interrupts
 from pansync.errors import ConfigError, PanSyncError
+from pansync.output import err, error_line, is_terminal, out, rich_console
 from pansync.paths import Locations, locations, resolve_config_path
 
 __all__ = ["main"]
@@ -28,10 +28,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_PARTIAL = 1
 EXIT_ERROR = 2
-
-# No emoji codes: a ":name:" in a file name must print as typed (and their table costs start-up time).
-console = Console(highlight=False, emoji=False)
-err_console = Console(stderr=True, highlight=False, emoji=False)
 
 
 class Context:
@@ -72,20 +68,20 @@ class Context:
 
 def _emit_table(headers: list[str], rows: list[list[str]]) -> None:
     """A table on a terminal; one tab-separated line per row in a pipe, for scripts and grep."""
-    if console.is_terminal:
+    if is_terminal():
         from rich.table import Table
 
         table = Table(*headers)
         for row in rows:
             table.add_row(*row)
-        console.print(table)
+        rich_console().print(table)
     else:
         for row in rows:
-            console.print("\t".join(row), markup=False, soft_wrap=True)
+            out("\t".join(row))
 
 
 def _fail(exc: PanSyncError) -> None:
-    err_console.print(f"[bold red]{exc.title}[/]: {exc.message}", soft_wrap=True)
+    error_line(exc.title, exc.message)
 
 
 @contextmanager
@@ -161,7 +157,7 @@ def init(ctx: Context, name: str, local: str | None, remote: str | None, remark:
             folder = config.folder(name)
             sync = _open(ctx, folder)
             sync.remark_root()
-            console.print(f"Marked {folder.local} as the folder '{name}'.")
+            out(f"Marked {folder.local} as the folder '{name}'.")
             return
         if not any(f.name == name for f in config.folders):
             add_folder(ctx.config_path, name, str(local_path), remote_url, env=ctx.env)
@@ -170,15 +166,15 @@ def init(ctx: Context, name: str, local: str | None, remote: str | None, remark:
         if default_remote and folder.remote.scheme == "file":
             Path(folder.remote.path).mkdir(parents=True, exist_ok=True)
         verb = "Created" if created else "Using"
-        console.print(f"{verb} configuration {ctx.config_path}")
-        console.print(f"Folder '{name}': {folder.local}  <->  {folder.remote.url}")
+        out(f"{verb} configuration {ctx.config_path}")
+        out(f"Folder '{name}': {folder.local}  <->  {folder.remote.url}")
         if default_remote:
-            console.print(
+            out(
                 "The cloud side is a local folder for now. To sync with Baidu Netdisk, run "
                 "`pansync auth`, then set this folder's remote to baidu:/apps/bypy/<dir> in the "
                 "configuration file."
             )
-        console.print("Next: `pansync sync`")
+        out("Next: `pansync sync`")
 
 
 # -- sync -------------------------------------------------------------------------------------------
@@ -210,7 +206,7 @@ def sync(ctx: Context, name: str | None, dry_run: bool, force: bool) -> None:
         from pansync.cli_agent import AgentSyncFailed, ask_agent_to_sync
 
         try:
-            if ask_agent_to_sync(ctx.locs, name, err_console, force=force):
+            if ask_agent_to_sync(ctx.locs, name, force=force):
                 sys.exit(0)  # the running agent did it, under its own lock and state
         except AgentSyncFailed as exc:
             _fail(exc)
@@ -223,7 +219,7 @@ def sync(ctx: Context, name: str | None, dry_run: bool, force: bool) -> None:
             status = EXIT_ERROR
             continue
         try:
-            with make_sink(err_console) as sink:
+            with make_sink() as sink:
                 runner.sink = sink
                 result = runner.run(SyncOptions(dry_run=dry_run, force=force))
         except PanSyncError as exc:
@@ -231,7 +227,7 @@ def sync(ctx: Context, name: str | None, dry_run: bool, force: bool) -> None:
             status = EXIT_ERROR
             continue
         except KeyboardInterrupt:
-            err_console.print("Interrupted: the action in flight was finished or rolled back.")
+            err("Interrupted: the action in flight was finished or rolled back.")
             sys.exit(130)
         finally:
             runner.close()
@@ -244,17 +240,17 @@ def sync(ctx: Context, name: str | None, dry_run: bool, force: bool) -> None:
 def _print_result(name: str, result: Any, dry_run: bool) -> None:
     if dry_run:
         for line in result.dry_run_lines:
-            console.print(line, markup=False)
-        console.print(f"{name}: {len(result.actions)} actions planned (dry run: nothing changed)")
+            out(line)
+        out(f"{name}: {len(result.actions)} actions planned (dry run: nothing changed)")
         return
     for conflict in result.conflicts:
-        console.print(f"conflict: {conflict.key} -> kept both; yours is {conflict.copy_key}", markup=False)
+        out(f"conflict: {conflict.key} -> kept both; yours is {conflict.copy_key}")
     for issue in result.issues:
-        console.print(f"skipped: {issue.rel_path}: {issue.message}", markup=False)
+        out(f"skipped: {issue.rel_path}: {issue.message}")
     for failure in result.failed:
-        console.print(f"failed: {failure.rel_path}: {failure.message}", markup=False)
+        out(f"failed: {failure.rel_path}: {failure.message}")
     state = "in sync" if result.converged else "not fully synced"
-    console.print(
+    out(
         f"{name}: {state} ({len(result.actions)} actions, {len(result.conflicts)} conflicts, "
         f"{len(result.issues)} skipped, {len(result.failed)} failed)"
     )
@@ -278,10 +274,10 @@ def status(ctx: Context, as_json: bool) -> None:
         reports = [folder_status(ctx, folder) for folder in folders]
         agent = agent_status(ctx.locs, [f.name for f in folders])
         if as_json:
-            render_status(console, reports, as_json=True, agent=agent)
+            render_status(rich_console(), reports, as_json=True, agent=agent)
         else:
-            render_agent_status(console, agent)
-            render_status(console, reports, as_json=False)
+            render_agent_status(out, agent)
+            render_status(rich_console(), reports, as_json=False)
 
 
 @cli.command()
@@ -314,11 +310,11 @@ def auth(ctx: Context, access_token: str | None, refresh_token: str | None) -> N
                 endpoint = ctx.config().baidu.endpoint
 
             def prompt(message: str) -> str:
-                console.print(message, markup=False)
+                out(message)
                 return click.prompt("Authorization code", hide_input=False)
 
             path = run_auth_flow(ctx.locs.state_dir, prompt=prompt, endpoint=endpoint)
-        console.print(f"Tokens stored in {path} (mode 0600). Authorize each computer on its own.")
+        out(f"Tokens stored in {path} (mode 0600). Authorize each computer on its own.")
 
 
 @cli.command()
@@ -382,9 +378,9 @@ def unlock(ctx: Context, force: bool, name: str | None) -> None:
             removed = force_unlock(runner.remote)
             runner.close()
             if removed is None:
-                console.print(f"{folder.name}: the lock was free.")
+                out(f"{folder.name}: the lock was free.")
             else:
-                console.print(f"{folder.name}: removed the lock of {removed.describe()}.", markup=False)
+                out(f"{folder.name}: removed the lock of {removed.describe()}.")
 
 
 @cli.command()
@@ -412,19 +408,19 @@ def main() -> None:
     try:
         code = cli.main(prog_name="pansync", standalone_mode=False)
     except (KeyboardInterrupt, click.Abort):
-        err_console.print("Interrupted.")
+        err("Interrupted.")
         sys.exit(130)
     except click.ClickException as exc:  # a usage error: click's message and status
         exc.show()
         sys.exit(exc.exit_code)
     except Exception as exc:  # a bug: say so in one line, keep the traceback in the log
-        import structlog
+        from pansync.log import get_logger
 
-        structlog.get_logger("pansync.cli").exception("internal error")
-        err_console.print(
-            f"[bold red]Internal error[/]: {type(exc).__name__}: {exc}. This is a bug in PanSync; "
+        get_logger("pansync.cli").exception("internal error")
+        error_line(
+            "Internal error",
+            f"{type(exc).__name__}: {exc}. This is a bug in PanSync; "
             "the log file has the details (run with -v to see them here).",
-            soft_wrap=True,
         )
         sys.exit(3)
     sys.exit(code if type(code) is int else 0)  # `ctx.exit(n)`'s status; a command's return value is none

@@ -17,17 +17,17 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
-from pansync.cli import Context, _errors, _fail, cli, console, err_console
+from pansync.cli import Context, _errors, _fail, cli
 from pansync.daemon import request, request_stream, running_pid, start_agent, stop_agent
 from pansync.errors import PanSyncError
+from pansync.output import err, out
 from pansync.paths import Locations
 from pansync.units import format_duration, format_size
 
@@ -89,38 +89,37 @@ def _when(epoch: float | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S} ({relative})"
 
 
-def render_agent_status(out: Console, status: dict[str, Any]) -> None:
+def render_agent_status(say: Callable[[str], None], status: dict[str, Any]) -> None:
     """Human lines for `pansync status`: the agent, then one block per folder."""
     if status.get("running"):
-        out.print(
-            f"agent: running, pid {status['pid']}, up {format_duration(round(status.get('uptime', 0)))}"
-        )
+        say(f"agent: running, pid {status['pid']}, up {format_duration(round(status.get('uptime', 0)))}")
     else:
-        out.print("agent: not running (start it with `pansync start`)")
+        say("agent: not running (start it with `pansync start`)")
     for name, f in status.get("folders", {}).items():
         line = f"  {name}: {f.get('state', '?')}, {f.get('queue', 0)} queued"
         if status.get("running"):
             line += f", last sync {_when(f.get('last_sync'))}"
             if f.get("next_run"):
                 line += f", next run {_when(f['next_run'])}"
-        out.print(line, markup=False)
+        say(line)
         for t in f.get("transfers", []):
             arrow = "↑" if t["direction"] == "up" else "↓"
             size = f"{format_size(t['done'])} of {format_size(t['size'])}"
-            out.print(f"    {arrow} {t['path']} ({size})", markup=False)
+            say(f"    {arrow} {t['path']} ({size})")
         if f.get("last_error"):
-            out.print(f"    last error: {f['last_error']}", markup=False)
+            say(f"    last error: {f['last_error']}")
         if f.get("watch_problem"):
-            out.print(f"    watching: {f['watch_problem']}", markup=False)
+            say(f"    watching: {f['watch_problem']}")
         for item in f.get("failures", []):
             kind = "gave up" if item["permanent"] else f"retrying (attempt {item['attempts']})"
-            out.print(f"    failed: {item['path']}: {item['error']} [{kind}]", markup=False)
+            say(f"    failed: {item['path']}: {item['error']} [{kind}]")
 
 
 def ask_agent_to_sync(
-    locs: Locations, folder: str | None, out: Console | None = None, *, force: bool = False
+    locs: Locations, folder: str | None, say: Callable[[str], None] = err, *, force: bool = False
 ) -> bool:
-    """Have the running agent sync now and stream its progress; False when no agent runs.
+    """Have the running agent sync now and `say` its progress, a line at a time; False when no
+    agent runs.
 
     `force` is `pansync sync --force` (that one run may exceed `sync.max_delete`). A dry run is not
     the agent's business: `pansync sync --dry-run` plans on its own. Raises `AgentSyncFailed` (its
@@ -128,7 +127,6 @@ def ask_agent_to_sync(
     """
     if running_pid(locs) is None:
         return False
-    out = out or err_console
     answered, failed, broken = False, 0, False
     shown: set[str] = set()
     ask = {"cmd": "sync-now", "folder": folder, "wait": True, "force": force}
@@ -142,18 +140,17 @@ def ask_agent_to_sync(
                 if t["path"] not in shown:
                     shown.add(t["path"])
                     arrow = "↑" if t["direction"] == "up" else "↓"
-                    out.print(f"{arrow} {t['path']} ({format_size(t['size'])})", markup=False)
+                    say(f"{arrow} {t['path']} ({format_size(t['size'])})")
         elif event == "done":
             name = message.get("folder")
             if message.get("error"):
                 broken = True
-                out.print(f"{name}: not synced: {message['error']}", markup=False)
+                say(f"{name}: not synced: {message['error']}")
             else:
                 failed += int(message.get("failed", 0))
-                out.print(
+                say(
                     f"{name}: synced by the running agent ({message.get('actions', 0)} actions, "
                     f"{message.get('conflicts', 0)} conflicts, {message.get('failed', 0)} failed)",
-                    markup=False,
                 )
     if not answered:
         return False
@@ -193,7 +190,7 @@ def run(ctx: Context, more: int, detached: bool) -> None:
             console=not detached,
             level=config.log.level,
         )
-        announce = (lambda line: None) if detached else (lambda line: err_console.print(line, markup=False))
+        announce = (lambda line: None) if detached else (lambda line: err(line))
         sys.exit(Agent(config, ctx.locs, verbose=ctx.verbose + more, announce=announce).run())
 
 
@@ -214,9 +211,9 @@ def start(ctx: Context, timeout: float) -> None:
         except RuntimeError as exc:
             raise PanSyncError(str(exc), title="Agent did not start") from None
     if result.started:
-        console.print(f"Agent started, pid {result.pid}.")
+        out(f"Agent started, pid {result.pid}.")
     else:
-        console.print(f"Agent already running, pid {result.pid}.")
+        out(f"Agent already running, pid {result.pid}.")
 
 
 @cli.command()
@@ -231,14 +228,14 @@ def stop(ctx: Context, timeout: float) -> None:
     """
     pid, killed = stop_agent(ctx.locs, timeout)
     if pid is None:
-        console.print("Agent not running.")
+        out("Agent not running.")
     elif killed:
-        err_console.print(
+        err(
             f"Agent (pid {pid}) did not stop within {timeout:g}s and was killed. Nothing is torn: files "
             "are replaced atomically, and a lock it held expires after lock.ttl."
         )
     else:
-        console.print(f"Agent stopped (was pid {pid}).")
+        out(f"Agent stopped (was pid {pid}).")
 
 
 def _pause_or_resume(ctx: Context, name: str | None, cmd: str) -> None:
@@ -250,7 +247,7 @@ def _pause_or_resume(ctx: Context, name: str | None, cmd: str) -> None:
         _fail(PanSyncError(str(answer.get("error")), title="Agent refused"))
         sys.exit(2)
     verb = "Paused" if cmd == "pause" else "Resumed"
-    console.print(f"{verb}: {', '.join(answer.get('folders', []))}.")
+    out(f"{verb}: {', '.join(answer.get('folders', []))}.")
 
 
 @cli.command()
@@ -403,7 +400,7 @@ def autostart(ctx: Context, action: str) -> None:
       pansync autostart enable
     """
     for line in autostart_apply(ctx, action):
-        console.print(line, markup=False, soft_wrap=True)
+        out(line)
 
 
 def main() -> None:

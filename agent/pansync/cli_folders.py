@@ -14,8 +14,9 @@ from typing import Any
 
 import click
 
-from pansync.cli import Context, _emit_table, _errors, _open, cli, console
+from pansync.cli import Context, _emit_table, _errors, _open, cli
 from pansync.errors import ConfigError
+from pansync.output import out
 
 __all__: list[str] = []
 
@@ -80,7 +81,7 @@ def conflicts(ctx: Context, name: str | None) -> None:
         if rows:
             _emit_table(["folder", "path", "conflict copy", "reason", "when"], rows)
         else:
-            console.print("No open conflicts.")
+            out("No open conflicts.")
 
 
 @cli.group()
@@ -152,7 +153,7 @@ def trash_restore(ctx: Context, path: str, name: str | None) -> None:
             message = restore(runner, _rel_arg(folder.local, path))
         finally:
             runner.close()
-        console.print(message, markup=False)
+        out(message)
 
 
 @cli.group()
@@ -179,7 +180,7 @@ def exclude_add(ctx: Context, path: str, name: str | None) -> None:
     """
     with _exclusion(ctx, name, path) as (folder, state, key):
         state.set_exclusion(key, pending=(folder.local / key).exists())
-    console.print(f"Excluded {key}; the next sync moves the local copy to the trash once it is in the cloud.")
+    out(f"Excluded {key}; the next sync moves the local copy to the trash once it is in the cloud.")
 
 
 @exclude.command("remove")
@@ -195,7 +196,7 @@ def exclude_remove(ctx: Context, path: str, name: str | None) -> None:
     """
     with _exclusion(ctx, name, path) as (_, state, key):
         removed = state.remove_exclusion(key)
-    console.print(f"{key} is synced again." if removed else f"{key} was not excluded.")
+    out(f"{key} is synced again." if removed else f"{key} was not excluded.")
 
 
 @exclude.command("list")
@@ -213,5 +214,5 @@ def exclude_list(ctx: Context, name: str | None) -> None:
             state = _state(ctx, folder)
             for key, pending in state.exclusions().items():
                 note = " (local copy leaves at the next sync)" if pending else ""
-                console.print(f"{folder.name}: {key}{note}", markup=False)
+                out(f"{folder.name}: {key}{note}")
             state.close()

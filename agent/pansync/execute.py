@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-import structlog
-
 from pansync.actions import (
     Action,
     Download,
@@ -52,6 +50,7 @@ from pansync.completions import Completions
 from pansync.crashpoints import crash_point
 from pansync.errors import AuthError, ItemError, PanSyncError, RemoteError
 from pansync.hashing import md5_file
+from pansync.log import get_logger
 from pansync.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
 from pansync.names import ancestors, covered, is_under, safe_local_path
 from pansync.no_replace import rename_no_replace
@@ -64,7 +63,7 @@ from pansync.trash import trash_path
 
 __all__ = ["ExecReport", "Executor", "TransferSink"]
 
-log = structlog.get_logger("pansync.execute")
+log = get_logger("pansync.execute")
 
 HEARTBEAT_S = 1.0
 """How often the transfer loop wakes to renew the lease (the renewal itself happens only when due)."""

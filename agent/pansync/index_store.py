@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import structlog
-
 from pansync.crashpoints import crash_point
 from pansync.errors import IndexCorrupt, LockLost
 from pansync.index import IndexTooNew, SharedIndex, decode_index, encode_index, read_header
 from pansync.index_table import IndexTable
 from pansync.lock import Lease, MetaStore
+from pansync.log import get_logger
 
 __all__ = [
     "INDEX_PATH",
@@ -37,7 +36,7 @@ INDEX_PATH = ".index.dat"
 UNREADABLE = -1
 """`expected_generation` for a batch that began from an unreadable index (and rebuilt it)."""
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 
 
 def load_index(remote: MetaStore) -> SharedIndex | None:

@@ -39,10 +39,9 @@ from datetime import datetime, timezone
 from operator import attrgetter
 from typing import Any, Protocol
 
-import structlog
-
 from pansync import interrupts
 from pansync.errors import LockCorrupt, LockHeld, LockLost
+from pansync.log import get_logger
 
 __all__ = [
     "FENCE_PATH",
@@ -78,7 +77,7 @@ _MAX_TEXT = 512
 _INT64_MAX = 2**63 - 1
 
 _HOLDER = attrgetter("token", "client_id", "host", "pid")
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 
 
 class MetaStore(Protocol):
@@ -428,7 +427,7 @@ class Lease:
         ours = found is not None and found.same_holder(self._record)
         if ours or (found is not None and self._is_late_write_of(found)):
             self._remote.delete_meta(LOCK_PATH)
-            _log.info("lock.released", generation=self.generation)
+            _log.debug("lock.released", generation=self.generation)
         else:
             _log.warning("lock.release_not_ours", generation=self.generation)
 
@@ -543,7 +542,7 @@ class _Contender:
         except LockLost:  # overwritten by a contender's takeover in the meantime: back off
             return read_lock(remote)
         lease._read_back = True
-        _log.info("lock.acquired", generation=mine.generation, client=mine.client_id)
+        _log.debug("lock.acquired", generation=mine.generation, client=mine.client_id)
         return lease
 
 

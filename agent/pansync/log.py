@@ -5,27 +5,33 @@ renderer (colourful on a TTY, plain `key=value` otherwise) and to a rotated JSON
 access tokens and other secrets replaced by `***` in both. Limit: configures output only; what to
 log is each room's business. Several processes appending to one log file is fine; rotation by two
 of them at the same moment may lose a few lines (a stdlib limitation).
+
+structlog is imported on the first event that some output takes, not before: importing it costs
+~0.14 s (it pulls in asyncio, rich and pygments), as much as a whole no-op sync of 10,000 files,
+and a command that has nothing to log should not pay it. Until then `get_logger` hands out
+`Logger`s that check the level through stdlib logging, and `configure_logging` installs one
+stand-in handler that builds the real ones from the first record that reaches it.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import sys
-from collections.abc import Mapping
-from io import TextIOWrapper
-from logging.handlers import RotatingFileHandler
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
-
-import structlog
-from structlog.typing import EventDict, Processor, WrappedLogger
+from typing import IO, TYPE_CHECKING, Any
 
 from pansync.paths import ensure_private_dir
 
+if TYPE_CHECKING:
+    import structlog
+    from structlog.typing import EventDict, WrappedLogger
+
 __all__ = [
     "LOG_FILE_NAME",
+    "Logger",
     "configure_logging",
     "get_logger",
     "redact",
@@ -33,8 +39,6 @@ __all__ = [
 ]
 
 LOG_FILE_NAME = "pansync.log"
-_FILE_MAX_BYTES = 5 * 1024 * 1024
-_FILE_BACKUPS = 5
 _LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -93,57 +97,110 @@ def redact(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Ev
     return event_dict
 
 
-class _RedactingFormatter(structlog.stdlib.ProcessorFormatter):
-    """Also redacts the rendered line, which catches tokens inside tracebacks and object reprs."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return redact_text(super().format(record))
+# -- loggers ---------------------------------------------------------------------------------------
 
 
-class _PrivateRotatingFileHandler(RotatingFileHandler):
-    """Creates each log file with mode 0600: logs name private paths and files."""
+class Logger:
+    """A structlog logger that exists only once an event passes its level.
 
-    def _open(self) -> TextIOWrapper:
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        return open(fd, "a", encoding=self.encoding, errors=self.errors)
+    The level check is stdlib's (`isEnabledFor`), the same `filter_by_level` makes inside structlog,
+    so a filtered event costs one call and imports nothing.
+    """
+
+    __slots__ = ("_name", "_real", "_std", "_values")
+
+    def __init__(self, name: str, values: dict[str, Any]) -> None:
+        self._name = name
+        self._values = values
+        self._std = logging.getLogger(name)
+        self._real: structlog.stdlib.BoundLogger | None = None
+
+    def bind(self, **values: Any) -> Logger:
+        return Logger(self._name, {**self._values, **values})
+
+    def debug(self, event: str, **values: Any) -> None:
+        self._log(logging.DEBUG, "debug", event, values)
+
+    def info(self, event: str, **values: Any) -> None:
+        self._log(logging.INFO, "info", event, values)
+
+    def warning(self, event: str, **values: Any) -> None:
+        self._log(logging.WARNING, "warning", event, values)
+
+    def error(self, event: str, **values: Any) -> None:
+        self._log(logging.ERROR, "error", event, values)
+
+    def exception(self, event: str, **values: Any) -> None:
+        """An error with the traceback of the exception being handled."""
+        self._log(logging.ERROR, "exception", event, values)
+
+    def _log(self, level: int, method: str, event: str, values: dict[str, Any]) -> None:
+        if self._std.isEnabledFor(level):
+            getattr(self._structlog(), method)(event, **values)
+
+    def _structlog(self) -> structlog.stdlib.BoundLogger:
+        if self._real is None:
+            from pansync import log_handlers
+
+            self._real = log_handlers.structlog_logger(self._name, self._values)
+        return self._real
+
+
+def get_logger(name: str, **initial_values: Any) -> Logger:
+    """A logger named `name` (use `__name__`), bound to `initial_values`.
+
+    Before `configure_logging` runs, events still pass through redaction and go to stdlib logging,
+    which prints only warnings and errors.
+    """
+    return Logger(name, initial_values)
 
 
 # -- configuration ---------------------------------------------------------------------------------
 
 
-def _shared_processors() -> list[Processor]:
-    """Run on every event, ours and stdlib's, before it is rendered for either output."""
-    return [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_logger_name,
-        structlog.stdlib.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.StackInfoRenderer(),
-        redact,
-    ]
+class _FirstRecord(logging.Handler):
+    """Stands in for PanSync's handlers until a record reaches it, then puts the real ones in its
+    place (importing structlog) and hands them that record."""
+
+    def __init__(self, build: Callable[[], list[logging.Handler]], level: int) -> None:
+        super().__init__(level)
+        self._build = build
+        self._built: list[logging.Handler] | None = None
+        self._building = threading.Lock()
+
+    def handle(self, record: logging.LogRecord) -> bool:  # no formatting here: the real ones do it
+        if record.levelno < self.level:
+            return False
+        with self._building:
+            if self._built is None:
+                try:
+                    built = self._build()
+                except Exception:  # a log line must never break the work it describes
+                    self.handleError(record)
+                    return False
+                self._built = built
+                _replace_ours(built)
+        for handler in self._built:
+            if record.levelno >= handler.level:
+                handler.handle(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.handle(record)
 
 
-def _configure_structlog() -> None:
-    # Not cached, so loggers made at import time follow a later configure_logging call.
-    structlog.configure(
-        processors=[
-            structlog.stdlib.filter_by_level,
-            *_shared_processors(),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=False,
-    )
-
-
-def _formatter(renderer: Processor, *, format_exceptions: bool) -> logging.Formatter:
-    processors: list[Processor] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
-    if format_exceptions:
-        processors.append(structlog.processors.format_exc_info)
-    return _RedactingFormatter(
-        processors=[*processors, redact, renderer], foreign_pre_chain=_shared_processors()
-    )
+def _replace_ours(handlers: list[logging.Handler]) -> None:
+    """Make `handlers` PanSync's only handlers on the root logger (closing the ones they replace)."""
+    root = logging.getLogger()
+    old = [handler for handler in root.handlers if getattr(handler, "_pansync", False)]
+    for handler in handlers:
+        handler._pansync = True  # type: ignore[attr-defined]  # marks ours for the next call
+    # A new list, not an edit in place: `_FirstRecord` calls this from inside stdlib's loop over
+    # the old one, which must go on unchanged (an edit would skip or repeat a handler).
+    root.handlers = [handler for handler in root.handlers if handler not in old] + handlers
+    for handler in old:
+        if not isinstance(handler, _FirstRecord):
+            handler.close()
 
 
 def _console_level(verbosity: int) -> int:
@@ -161,56 +218,28 @@ def configure_logging(
     """Send logs to the console (if `console`) and to `<log_dir>/pansync.log` (if `log_dir`).
 
     `verbosity` sets the console: 0 warnings and errors, 1 (`-v`) info, 2 (`-vv`) debug; `level`
-    sets the file. `stream` defaults to stderr. Calling again replaces the previous set-up.
+    sets the file. `stream` defaults to stderr. Calling again replaces the previous set-up. The
+    log folder is made now, the handlers on the first record.
     """
     try:
         file_level = _LEVELS[level.strip().lower()]
     except KeyError:
         known = ", ".join(_LEVELS)
         raise ValueError(f"unknown log level {level!r}; expected one of {known}") from None
-    _configure_structlog()
-    root = logging.getLogger()
-    for old in [handler for handler in root.handlers if getattr(handler, "_pansync", False)]:
-        root.removeHandler(old)
-        old.close()
-    handlers: list[logging.Handler] = []
-    if console:
-        out = stream if stream is not None else sys.stderr
-        colors = out.isatty() and "NO_COLOR" not in os.environ
-        # Plain tracebacks: rich's boxes can wrap a token across lines, past the redaction.
-        pretty = structlog.dev.ConsoleRenderer(
-            colors=colors, exception_formatter=structlog.dev.plain_traceback
-        )
-        console_handler = logging.StreamHandler(out)
-        console_handler.setLevel(_console_level(verbosity))
-        console_handler.setFormatter(_formatter(pretty, format_exceptions=False))
-        handlers.append(console_handler)
     if log_dir is not None:
         ensure_private_dir(log_dir)
-        file_handler = _PrivateRotatingFileHandler(
-            log_dir / LOG_FILE_NAME,
-            maxBytes=_FILE_MAX_BYTES,
-            backupCount=_FILE_BACKUPS,
-            encoding="utf-8",
-        )
-        file_handler.setLevel(file_level)
-        as_json = structlog.processors.JSONRenderer(ensure_ascii=False)
-        file_handler.setFormatter(_formatter(as_json, format_exceptions=True))
-        handlers.append(file_handler)
-    for handler in handlers:
-        handler._pansync = True  # type: ignore[attr-defined]  # marks ours for the next call
-        root.addHandler(handler)
-    root.setLevel(min((handler.level for handler in handlers), default=logging.WARNING))
+    console_level = _console_level(verbosity)
+    levels = ([console_level] if console else []) + ([file_level] if log_dir is not None else [])
+
+    def build() -> list[logging.Handler]:
+        from pansync import log_handlers
+
+        out = (stream if stream is not None else sys.stderr) if console else None
+        return log_handlers.build_handlers(log_handlers.Outputs(out, console_level, log_dir, file_level))
+
+    lowest = min(levels, default=logging.WARNING)
+    _replace_ours([_FirstRecord(build, lowest)] if levels else [])
+    root = logging.getLogger()
+    root.setLevel(lowest)
     # watchdog logs every inotify event at debug level; -vv is for PanSync's own decisions.
     logging.getLogger("watchdog").setLevel(max(root.level, logging.INFO))
-
-
-def get_logger(name: str, **initial_values: Any) -> structlog.stdlib.BoundLogger:
-    """A structlog logger named `name` (use `__name__`), bound to `initial_values`.
-
-    Before `configure_logging` runs, events still pass through redaction and go to stdlib logging,
-    which prints only warnings and errors.
-    """
-    if not structlog.is_configured():
-        _configure_structlog()
-    return structlog.stdlib.get_logger(name, **initial_values)

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from pansync.execute import TransferSink
+from pansync.output import is_terminal, rich_console
 from pansync.units import format_size
 
 if TYPE_CHECKING:
@@ -86,5 +87,8 @@ class PlainSink(TransferSink):
             print(f"{verb} {key} ({format_size(size)})", file=sys.stderr, flush=True)
 
 
-def make_sink(console: Console) -> RichSink | PlainSink:
-    return RichSink(console) if console.is_terminal else PlainSink()
+def make_sink() -> RichSink | PlainSink:
+    """Bars when stderr is a terminal, plain lines otherwise."""
+    if is_terminal(stderr=True):
+        return RichSink(rich_console(stderr=True))
+    return PlainSink()

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import structlog
-
 from pansync import __version__, interrupts
 from pansync.actions import (
     Action,
@@ -54,6 +52,7 @@ from pansync.ignore import IGNORE_FILE, IgnoreRules
 from pansync.index import IndexTooNew, SharedIndex, decode_index
 from pansync.index_store import UNREADABLE, commit_index, read_index_file
 from pansync.lock import Lease
+from pansync.log import get_logger
 from pansync.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
 from pansync.names import ancestors_of, covered, is_under, validate_rel_path
 from pansync.paths import Locations
@@ -67,7 +66,7 @@ from pansync.trash import LocalTrash, new_batch_name, purge_cloud_trash
 
 __all__ = ["FolderResult", "FolderSync", "SyncOptions", "folder_state_path", "load_client_id"]
 
-log = structlog.get_logger("pansync.session")
+log = get_logger("pansync.session")
 
 ROOT_MARKER = ".pansync.root"
 """In the local root: says which folder pairing this directory belongs to (DESIGN §2, missing root)."""

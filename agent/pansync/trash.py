@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import structlog
-
+from pansync.log import get_logger
 from pansync.model import Kind
 from pansync.remote.base import META_DIR, Remote
 
@@ -33,7 +32,7 @@ __all__ = [
     "trash_path",
 ]
 
-log = structlog.get_logger("pansync.trash")
+log = get_logger("pansync.trash")
 
 TRASH_DIR = f"{META_DIR}/trash"
 _BATCH_RE = re.compile(r"^(\d{8}-\d{6})-")

@@ -114,6 +114,25 @@ def test_an_interrupt_before_the_command_starts_exits_130(
 def test_unknown_folder_is_a_clear_error(alice: Client) -> None:
     out = alice.cli("sync", "--folder", "nope")
     assert out.returncode == 2 and "nope" in out.stderr and "main" in out.stderr
+    out = alice.cli("sync", "--folder", "[旧]")  # brackets are a name, not markup
+    assert out.returncode == 2 and "'[旧]'" in out.stderr
+
+
+def test_results_print_whole_paths_one_line_each_in_a_pipe(alice: Client, bob: Client) -> None:
+    """Scripts grep these lines: a path wider than any terminal stays on its line, as named."""
+    name = "论文/[草稿]/" + "第三章：实验结果与讨论，" * 4 + "[final].txt"
+    alice.write(name, "base")
+    converge(alice, bob)
+    alice.write(name, "alice's")
+    bob.write(name, "bob's")
+    alice.sync()
+    out = bob.cli("sync")
+    assert out.returncode == 0, out.stderr
+    conflicts = [line for line in out.stdout.splitlines() if line.startswith("conflict: ")]
+    assert len(conflicts) == 1 and conflicts[0].startswith(
+        f"conflict: {name} -> kept both; yours is 论文/[草稿]/"
+    )
+    assert conflicts[0].endswith(".txt")
 
 
 def test_trash_list_and_restore_from_the_cloud(alice: Client, bob: Client, cloud: Path) -> None:

@@ -187,3 +187,61 @@ def test_unknown_level_is_refused() -> None:
 )
 def test_redact_text(text: str, expected: str) -> None:
     assert redact_text(text) == expected
+
+
+def test_nothing_to_log_imports_no_structlog(tmp_path: Path) -> None:
+    """A quiet command does not pay structlog's import (~0.14 s); the first event that some
+    output takes does, and lands once."""
+    script = """
+import sys
+from pathlib import Path
+from pansync.log import configure_logging, get_logger
+configure_logging(verbosity=0, log_dir=Path(sys.argv[1]), console=True, level="info")
+log = get_logger("pansync.quiet", folder="同步盘")
+log.debug("below every output")
+assert "structlog" not in sys.modules, "imported for nothing"
+log.info("file only")
+assert "structlog" in sys.modules
+"""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # info is below the console's level
+    records = [json.loads(line) for line in (tmp_path / LOG_FILE_NAME).read_text("utf-8").splitlines()]
+    assert [(r["event"], r["folder"]) for r in records] == [("file only", "同步盘")]
+
+
+def test_the_first_record_reaches_every_other_handler_once(tmp_path: Path) -> None:
+    """Our handlers are put in place while stdlib loops over the root's handlers: the loop must
+    neither skip the one after ours nor hand the record twice to ours."""
+    seen: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    configure_logging(verbosity=0, log_dir=tmp_path, console=False)
+    other = Collect(logging.INFO)
+    logging.getLogger().addHandler(other)
+    try:
+        logging.getLogger("urllib3.connectionpool").warning("first %s", "记录")
+        logging.getLogger("urllib3.connectionpool").warning("second")
+    finally:
+        logging.getLogger().removeHandler(other)
+    assert seen == ["first 记录", "second"]
+    events = [
+        json.loads(line)["event"] for line in (tmp_path / LOG_FILE_NAME).read_text("utf-8").splitlines()
+    ]
+    assert events == ["first 记录", "second"]
+
+
+def test_an_unwritable_log_file_is_said_once_and_the_console_goes_on(tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    configure_logging(verbosity=1, log_dir=log_dir, console=True, stream=(stream := io.StringIO()))
+    (log_dir / LOG_FILE_NAME).mkdir()  # a folder where the file should be
+    get_logger("pansync.test").info("still here")
+    assert "still here" in stream.getvalue()
