@@ -241,7 +241,7 @@ def _print_result(name: str, result: Any, dry_run: bool) -> None:
     if dry_run:
         for line in result.dry_run_lines:
             out(line)
-        out(f"{name}: {len(result.actions)} actions planned (dry run: nothing changed)")
+        out(f"{name}: {result.action_count} actions planned (dry run: nothing changed)")
         return
     for conflict in result.conflicts:
         out(f"conflict: {conflict.key} -> kept both; yours is {conflict.copy_key}")
@@ -251,7 +251,7 @@ def _print_result(name: str, result: Any, dry_run: bool) -> None:
         out(f"failed: {failure.rel_path}: {failure.message}")
     state = "in sync" if result.converged else "not fully synced"
     out(
-        f"{name}: {state} ({len(result.actions)} actions, {len(result.conflicts)} conflicts, "
+        f"{name}: {state} ({result.action_count} actions, {len(result.conflicts)} conflicts, "
         f"{len(result.issues)} skipped, {len(result.failed)} failed)"
     )
 

@@ -275,7 +275,7 @@ class Worker:
             error = f"{len(failed)} paths failed; retried later" if failed else None
             summary: dict[str, Any] = {
                 "ok": not failed,
-                "actions": len(outcome.actions),
+                "actions": outcome.action_count,
                 "conflicts": len(outcome.conflicts),
                 "failed": len(failed),
                 "skipped": len(outcome.issues),

@@ -169,7 +169,7 @@ def test_ten_thousand_entries_in_one_folder(alice: Client, bob: Client, cloud: P
     assert not bob.sync().failed
     assert len(os.listdir(bob.root / "flat")) == 10_000
     again = alice.sync()
-    assert not again.actions and not again.failed
+    assert not again.done and not again.failed
 
 
 @pytest.mark.skipif(

@@ -121,7 +121,7 @@ def _check_bad_local_names(alice: Client, bob: Client, cloud: Path, kind: str) -
             top = name.split("/")[0]
             assert top in found, (name, found)
             assert reason in found[top] and "rename it" in found[top], found[top]
-    assert not result.actions
+    assert not result.done
     assert_kept(before, alice.tree())  # kept where it is: never trashed as "deleted in the cloud"
     assert snapshot(cloud) == {"ok.txt": b"ok"}  # nothing went up under a mapped name either
     assert not temps_under(cloud)

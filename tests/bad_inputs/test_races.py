@@ -33,7 +33,7 @@ def test_a_file_deleted_mid_upload_is_not_committed(make_client: Callable[..., C
     assert snapshot(cloud) == {"ok.txt": b"ok"} and not temps_under(cloud)
     hooks.during_upload = None
     again = carol.sync()
-    assert not again.actions and not again.failed
+    assert not again.done and not again.failed
     assert carol.tree() == {"ok.txt": b"ok"}
 
 

@@ -25,7 +25,7 @@ def test_ten_thousand_files(alice: Client, bob: Client, cloud: Path) -> None:
     first = alice.sync()
     assert not first.failed and first.converged
     again = alice.sync()
-    assert not again.actions
+    assert not again.done
     second = bob.sync()
     assert not second.failed
     assert snapshot(bob.root) == snapshot(cloud) == snapshot(alice.root)

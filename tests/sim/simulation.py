@@ -206,7 +206,7 @@ class Simulation:
         self._check_generation()
         if not result.failed:  # a failed path stays queued, as the agent's work queue keeps it
             self.touched[self.clients.index(client)].clear()
-        return bool(result.actions) or bool(result.failed)
+        return bool(result.done) or bool(result.failed)
 
     def crash(self, client: Client, label: str) -> None:
         # Not a sync that completed: what it held is owed only once a later sync finishes.
