@@ -343,6 +343,29 @@ class IndexTable(Mapping[str, IndexEntry]):
         self._rids.extend(map(attrgetter("remote_id"), records))
         self._client_idx.extend(repeat(self._client(client_id), len(keys)))
 
+    def update(self, delta: IndexTable, *, at_most: int) -> None:
+        """Apply a delta segment: its rows replace the rows of the same keys, the others are
+        appended. ValueError for a row claiming a generation above `at_most` (its segment's)."""
+        if max(delta._gens, default=at_most) > at_most:
+            raise ValueError(f"an index delta entry claims a generation above its segment's {at_most}")
+        rows = self._rows
+        for row in range(len(delta)):
+            e = delta.entry_at(row)
+            at = rows.get(e.key)
+            if at is None:
+                at = rows[e.key] = len(self._keys)
+                self._keys.append(e.key)
+                self._flags.append(0)
+                self._sizes.append(0)
+                self._mtimes.append(0)
+                self._gens.append(0)
+                self._md5s.append("")
+                self._rids.append("")
+                self._client_idx.append(0)
+            self.set_row(
+                at, e.kind, e.size, e.mtime_ns, e.md5, e.remote_id, e.deleted, e.generation, e.client_id
+            )
+
     def drop_rows(self, rows: Iterable[int]) -> None:
         gone = set(rows)
         if not gone:

@@ -43,11 +43,21 @@ def _shared_folder(alice: Client, bob: Client, files: int = 12) -> None:
 
 def _payload_zeroed(data: bytes) -> bytes:
     """A writer's bug: the header and checksum are right, the compressed entries are not."""
-    from pansync.index import _parse_header
+    from pansync.index import _verified_segments
 
-    payload = _parse_header(data).payload
-    body = data[: payload.start] + bytes(payload.stop - payload.start) + data[payload.stop : -32]
-    return body + hashlib.blake2b(body, digest_size=32).digest()
+    layouts, _ = _verified_segments(data)
+    payload = layouts[0].payload
+    out = bytearray(data)
+    out[payload] = bytes(payload.stop - payload.start)
+    running = hashlib.blake2b(digest_size=32)
+    at = 0
+    for layout in layouts:  # every segment's checksum covers the file up to it
+        end = layout.md5s.stop
+        running.update(out[at:end])
+        out[end : end + 32] = running.copy().digest()
+        running.update(out[end : end + 32])
+        at = end + 32
+    return bytes(out)
 
 
 CORRUPTIONS: dict[str, Callable[[bytes], bytes]] = {

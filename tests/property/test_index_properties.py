@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from pansync.errors import IndexCorrupt
-from pansync.index import IndexEntry, SharedIndex, decode_index, encode_index
+from pansync.index import IndexEntry, SharedIndex, append_delta, decode_index, encode_index, read_header
 from pansync.model import Kind
 
 HEADER = struct.Struct("<8sHHBBHqqQQQQ")
@@ -130,3 +130,86 @@ def test_lying_header_counts_only_raise_index_corrupt(index: SharedIndex, count:
     body = HEADER.pack(*fields) + encoded[HEADER.size : -32]
     with contextlib.suppress(IndexCorrupt):
         decode_index(body + hashlib.blake2b(body, digest_size=32).digest())
+
+
+# -- delta segments ----------------------------------------------------------------------------------
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[SharedIndex, list[SharedIndex]]:
+    """A base and up to four deltas, each of a higher generation, whose entries' generations are
+    at most their segment's; delta keys overlap the base's and each other's."""
+    base = draw(indexes())
+    generation = draw(st.integers(-(2**62), 2**62))
+    base = SharedIndex(generation, base.writer_id, base.written_at_ns, base.entries)
+    pool = list(base.entries) + draw(st.lists(text, max_size=5))
+    deltas = []
+    for _ in range(draw(st.integers(0, 4))):
+        generation += draw(st.integers(1, 2**40))
+        keys = draw(st.lists(st.sampled_from(pool) if pool else text, max_size=8, unique=True))
+        items = {}
+        for key in keys:
+            e = draw(entries)
+            items[key] = IndexEntry(
+                key,
+                e.kind,
+                e.size,
+                e.mtime_ns,
+                e.md5,
+                e.remote_id,
+                e.deleted,
+                min(e.generation, generation),
+                e.client_id,
+            )
+        pool += keys
+        deltas.append(SharedIndex(generation, draw(text), draw(INT64), items))
+    return base, deltas
+
+
+@given(histories())
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_deltas_replace_and_add_entries_in_order(history: tuple[SharedIndex, list[SharedIndex]]) -> None:
+    base, deltas = history
+    data = encode_index(base)
+    expected = dict(base.entries)
+    for delta in deltas:
+        data = append_delta(data, delta)
+        expected.update(delta.entries)  # a replaced key keeps its place, a new one goes last
+    decoded = decode_index(data)
+    assert dict(decoded.entries) == expected and list(decoded.entries) == list(expected)
+    last = deltas[-1] if deltas else base
+    assert (decoded.generation, decoded.writer_id, decoded.written_at_ns) == (
+        last.generation,
+        last.writer_id,
+        last.written_at_ns,
+    )
+    header = read_header(data)
+    assert (header.generation, header.segments) == (last.generation, 1 + len(deltas))
+    assert header.delta_entries == sum(len(d.entries) for d in deltas)
+
+
+@given(histories(), st.data())
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+def test_a_damaged_delta_file_is_index_corrupt_and_never_extended(
+    history: tuple[SharedIndex, list[SharedIndex]], data: st.DataObject
+) -> None:
+    base, deltas = history
+    assume(deltas)
+    encoded = encode_index(base)
+    for delta in deltas[:-1]:
+        encoded = append_delta(encoded, delta)
+    cut = data.draw(st.integers(0, len(encoded) - 1))
+    flipped = bytearray(encoded)
+    bit = data.draw(st.integers(0, len(encoded) * 8 - 1))
+    flipped[bit // 8] ^= 1 << (bit % 8)
+    for damaged in (encoded[:cut], bytes(flipped)):
+        try:
+            decode_index(damaged)
+            raise AssertionError("a damaged index decoded")
+        except IndexCorrupt:
+            pass
+        try:
+            append_delta(damaged, deltas[-1])
+            raise AssertionError("a damaged index was extended")
+        except IndexCorrupt:
+            pass

@@ -17,6 +17,7 @@ from pansync.index import (
     IndexEntry,
     IndexTooNew,
     SharedIndex,
+    append_delta,
     decode_index,
     encode_index,
     prune_tombstones,
@@ -204,7 +205,7 @@ def test_newer_version_with_a_bad_checksum_is_corrupt_not_newer() -> None:
 
 def test_unknown_must_understand_flag_is_refused() -> None:
     with pytest.raises(IndexTooNew, match="upgrade"):
-        decode_index(resign(encode_index(SAMPLE), flags=0x0001))
+        decode_index(resign(encode_index(SAMPLE), flags=0x0002))
 
 
 def test_unknown_may_ignore_flag_is_ignored() -> None:
@@ -339,3 +340,76 @@ def test_load_and_commit_on_a_local_folder_remote(tmp_path: Path) -> None:
     assert load_index(remote) == written
     assert (tmp_path / ".pansync" / ".index.dat").read_bytes().startswith(MAGIC)
     lease.release()
+
+
+# -- delta segments (format v2) -----------------------------------------------------------------------
+
+
+def _chain(*segments: bytes) -> bytes:
+    """Segments (each up to its checksum) joined, every checksum covering the file up to it."""
+    out, running = b"", hashlib.blake2b(digest_size=32)
+    for body in segments:
+        running.update(body)
+        digest = running.copy().digest()
+        running.update(digest)
+        out += body + digest
+    return out
+
+
+def test_a_version_1_file_still_reads() -> None:
+    v1 = resign(encode_index(SAMPLE), version=1)
+    assert decode_index(v1) == SAMPLE
+    assert read_header(v1).version == 1
+    with pytest.raises(IndexCorrupt, match="trailing"):
+        decode_index(_chain(v1[:-32], v1[:-32]))  # version 1 has one segment
+
+
+def test_a_delta_replaces_adds_and_tombstones() -> None:
+    delta = SharedIndex(
+        8,
+        "client-b",
+        1_700_000_001 * 10**9,
+        {
+            "docs/报告 2024.pdf": entry("docs/报告 2024.pdf", deleted=True, md5="", size=0, generation=8),
+            "新文件.txt": entry("新文件.txt", generation=8, client_id="client-b"),
+        },
+    )
+    data = append_delta(encode_index(SAMPLE), delta)
+    decoded = decode_index(data)
+    assert decoded.generation == 8 and decoded.writer_id == "client-b"
+    assert decoded.entries["docs/报告 2024.pdf"].deleted
+    assert decoded.entries["新文件.txt"].client_id == "client-b"
+    assert list(decoded.entries)[-1] == "新文件.txt" and len(decoded.entries) == len(SAMPLE.entries) + 1
+    header = read_header(data)
+    assert (header.generation, header.segments, header.delta_entries) == (8, 2, 2)
+    assert header.entry_count == len(SAMPLE.entries)
+
+
+def test_segments_out_of_order_are_corrupt() -> None:
+    base = encode_index(SAMPLE)[:-32]
+    delta = append_delta(encode_index(SAMPLE), index_of(entry("x", generation=8), generation=8))
+    delta_body = delta[len(base) + 32 : -32]
+    with pytest.raises(IndexCorrupt, match="second base segment"):
+        decode_index(_chain(base, base))
+    with pytest.raises(IndexCorrupt, match="a delta segment at byte 0"):
+        decode_index(_chain(delta_body))
+    with pytest.raises(ValueError, match="cannot follow generation 8"):
+        append_delta(delta, index_of(generation=8))
+    stale = bytearray(delta_body)
+    struct.pack_into("<q", stale, 16, 7)  # the delta's generation, no longer above the base's 7
+    with pytest.raises(IndexCorrupt, match="follows generation 7"):
+        decode_index(_chain(base, bytes(stale)))
+    beyond = append_delta(encode_index(SAMPLE), index_of(entry("x", generation=9), generation=8))
+    with pytest.raises(IndexCorrupt, match="generation above its segment"):
+        decode_index(beyond)
+
+
+def test_a_newer_pansync_sees_every_segment_checked() -> None:
+    """Each segment's checksum covers the file up to it: the last 32 bytes check the whole file,
+    as the compatibility rule promises every reader, and a damaged base is found even when the
+    last segment is intact."""
+    data = bytearray(append_delta(encode_index(SAMPLE), index_of(entry("x", generation=8), generation=8)))
+    assert hashlib.blake2b(bytes(data[:-32]), digest_size=32).digest() == bytes(data[-32:])
+    data[HEADER.size + 20] ^= 0xFF  # inside the base's payload
+    with pytest.raises(IndexCorrupt, match="checksum"):
+        decode_index(bytes(data))
