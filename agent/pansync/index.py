@@ -155,6 +155,8 @@ def append_delta(
     `data` is verified first (`IndexCorrupt`): a damaged file is never extended. ValueError (and
     nothing returned) for a delta the format cannot hold."""
     layouts, checksum = _verified_segments(bytes(data))
+    if layouts[0].header.version != FORMAT_VERSION:
+        raise ValueError(f"an index of format v{layouts[0].header.version} takes no delta: write it whole")
     if delta.generation <= layouts[-1].header.generation:
         raise ValueError(
             f"a delta of generation {delta.generation} cannot follow generation "

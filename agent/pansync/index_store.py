@@ -16,7 +16,15 @@ from dataclasses import dataclass
 
 from pansync.crashpoints import crash_point
 from pansync.errors import IndexCorrupt, LockLost
-from pansync.index import IndexTooNew, SharedIndex, decode_index, encode_index, read_header
+from pansync.index import (
+    IndexHeader,
+    IndexTooNew,
+    SharedIndex,
+    append_delta,
+    decode_index,
+    encode_index,
+    read_header,
+)
 from pansync.index_table import IndexTable
 from pansync.lock import Lease, MetaStore
 from pansync.log import get_logger
@@ -51,8 +59,8 @@ def load_index(remote: MetaStore) -> SharedIndex | None:
     return decode_index(got[0])
 
 
-def read_index_file(remote: MetaStore) -> tuple[int, bytes] | None:
-    """The index's verified generation and its bytes, entries not yet decoded; None when absent.
+def read_index_file(remote: MetaStore) -> tuple[IndexHeader, bytes] | None:
+    """The index's verified header and its bytes, entries not yet decoded; None when absent.
 
     The header, lengths and whole-file checksum are checked here (`IndexCorrupt`, `IndexTooNew`),
     so `decode_index` of the bytes later fails only for a writer's bug. A sync that finds nothing
@@ -60,7 +68,7 @@ def read_index_file(remote: MetaStore) -> tuple[int, bytes] | None:
     got = remote.read_meta(INDEX_PATH)
     if got is None:
         return None
-    return read_header(got[0]).generation, got[0]
+    return read_header(got[0]), got[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,20 +85,27 @@ class IndexState:
 
 def peek_index(remote: MetaStore) -> IndexState:
     """The index's generation without decoding its entries: for fencing and for remote polls."""
+    return _current(remote)[0]
+
+
+def _current(remote: MetaStore) -> tuple[IndexState, bytes | None]:
     got = remote.read_meta(INDEX_PATH)
     if got is None:
-        return IndexState(0, "", 0)
+        return IndexState(0, "", 0), None
     try:
         header = read_header(got[0])
     except IndexCorrupt as exc:
-        return IndexState(UNREADABLE, "", got[1], exc.message, isinstance(exc, IndexTooNew))
-    return IndexState(header.generation, header.writer_id, got[1])
+        return IndexState(UNREADABLE, "", got[1], exc.message, isinstance(exc, IndexTooNew)), None
+    return IndexState(header.generation, header.writer_id, got[1]), got[0]
 
 
 def commit_index(
-    remote: MetaStore, index: SharedIndex, *, expected_generation: int, lease: Lease
+    remote: MetaStore, index: SharedIndex, *, expected_generation: int, lease: Lease, delta: bool = False
 ) -> SharedIndex:
     """Write `index.entries` as the next generation, if the lease and the index allow it.
+
+    With `delta`, the entries are only those that changed, appended to the file found at the fence
+    as a delta segment (`index.append_delta`); that file must be of `expected_generation`.
 
     `expected_generation` is the generation the batch started from: 0 when there was no index,
     `UNREADABLE` when it could not be decoded and was rebuilt from a listing. The new generation
@@ -115,9 +130,11 @@ def commit_index(
     if newest > new_generation:
         raise ValueError(f"an entry claims generation {newest}, beyond the new {new_generation}")
     new = SharedIndex(new_generation, lease.client_id, written_at, table)
-    data = encode_index(new)  # before the fence: keep the check-to-write window short
+    if delta and expected_generation <= 0:
+        raise ValueError("a delta needs an index to follow")
+    data = b"" if delta else encode_index(new)  # before the fence: keep the check-to-write window short
 
-    current = peek_index(remote)
+    current, current_bytes = _current(remote)
     if current.too_new:
         raise IndexTooNew(f"{remote.url}: {current.problem}; this client will not overwrite it")
     if current.generation != expected_generation:
@@ -128,8 +145,11 @@ def commit_index(
             f"{remote.url}: the shared index changed during this batch (expected generation "
             f"{expected_generation}, found {found}); nothing was committed, the batch will be retried"
         )
+    if delta:
+        assert current_bytes is not None  # the generation matched a readable index
+        data = append_delta(current_bytes, new)  # a few hundred entries: no wider window than an encode
     lease.renew()  # verifies the lease is ours and unexpired, and gives the write a full TTL
     crash_point("mid-index-write")
     remote.write_meta(INDEX_PATH, data)
-    _log.info("index.committed", generation=new_generation, entries=len(new.entries))
+    _log.info("index.committed", generation=new_generation, entries=len(new.entries), delta=delta)
     return new

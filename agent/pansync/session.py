@@ -49,7 +49,7 @@ from pansync.errors import (
 )
 from pansync.execute import ExecReport, Executor, TransferSink
 from pansync.ignore import IGNORE_FILE, IgnoreRules
-from pansync.index import IndexTooNew, SharedIndex, decode_index
+from pansync.index import IndexHeader, IndexTooNew, SharedIndex, decode_index
 from pansync.index_store import UNREADABLE, commit_index, read_index_file
 from pansync.lock import Lease
 from pansync.log import get_logger
@@ -60,7 +60,7 @@ from pansync.plan import Conflict, Plan, PlanOptions, plan
 from pansync.remote.base import Remote
 from pansync.remote_tree import list_remote, listing_ahead, take
 from pansync.scan import ScanIssue, ScanResult, hash_deferred, scan_local
-from pansync.shared_index import committed_deletions, next_entries
+from pansync.shared_index import changed_entries, committed_deletions, delta_fits, next_entries
 from pansync.state import StateStore
 from pansync.trash import LocalTrash, new_batch_name, purge_cloud_trash
 
@@ -73,6 +73,11 @@ ROOT_MARKER = ".pansync.root"
 
 SEEN_GENERATION = "index_generation"
 """State meta: the shared index generation this client's last sync ended at (scoped syncs need it)."""
+
+INDEX_PENDING = "index_pending"
+"""State meta, "1" from before a batch executes until its index is committed: a sync that finds it
+set (the last one crashed or lost its lease after executing) commits the whole index, even with
+nothing to do, so no executed change stays out of the index."""
 
 CLIENT_REFRESH_S = 600.0
 """How old this client's record in the cloud may grow before a sync writes it again (unchanged
@@ -189,6 +194,10 @@ class FolderSync:
         self._index_bytes: bytes | None = None
         self._index_rebuild = False
         """The index as read under the lock, header verified, entries decoded on first use."""
+        self._index_header: IndexHeader | None = None
+        self._delta_base = False
+        """The index this sync began from is this client's last commit or one it synced to, and
+        nothing it executed since is uncommitted: a commit may append the batch's changes."""
         self.index_generation = 0
         self._frozen: set[str] = set()
         self._index_issues: list[ScanIssue] = []
@@ -198,6 +207,10 @@ class FolderSync:
         """The whole synced tree as last read, patched from `StateStore.touched` (see `_synced_for`)."""
         self._synced_since = -1
         """`StateStore.loaded_version` of that read."""
+        self._before: dict[str, SyncedEntry | None] = {}
+        """The records (None: no record) of every key in `_synced_changed` as this sync loaded them."""
+        self._before_whole = False
+        """`_before` covers every change since this sync began (no second whole load came between)."""
         self._synced_changed: set[str] = set()
         """The keys that tree was patched at since that read (a snapshot delta's keys)."""
 
@@ -216,6 +229,10 @@ class FolderSync:
             crash_point("holding-lock")
             self._clean_temps()
             self._load_index(result)
+            pending = self.state.get_meta(INDEX_PENDING) == "1"
+            self._delta_base = not pending and self.state.get_meta(SEEN_GENERATION) == str(
+                self.index_generation
+            )
             self._synced = None  # read afresh by each sync: another process may have written since
             self._scope = self._scope_for(options, first_sync)
             executed = False
@@ -230,10 +247,11 @@ class FolderSync:
             result.scoped = self._scope is not None
             if not options.dry_run:
                 committed = True
-                if executed or self.index_generation <= 0 or self._index_rebuild:
+                if executed or pending or self.index_generation <= 0 or self._index_rebuild:
                     committed = self._commit_index(result, lease)
                 if committed:
                     self.state.set_meta(SEEN_GENERATION, str(self.index_generation))
+                    self.state.set_meta(INDEX_PENDING, "0")
                 result.issues += [i for i in self._index_issues if i not in result.issues]  # found late
                 self._register_client()
                 self._after_sync(result, now)
@@ -348,6 +366,7 @@ class FolderSync:
             result.dry_run_lines.extend(describe(action) for action in decided.actions)
             return True
         self.log.info("plan", actions=len(decided.actions), conflicts=len(decided.conflicts))
+        self.state.set_meta(INDEX_PENDING, "1")
         report = self._execute(decided, batch, heartbeat)
         result.failed = report.failed
         result.uploaded_bytes += report.uploaded_bytes
@@ -377,16 +396,22 @@ class FolderSync:
             return self.state.load_synced_around(scope)
         touched, self.state.touched = self.state.touched, set()
         if self._synced is None or len(touched) > PATCH_MAX:
+            self._before_whole = self._synced is None  # a second whole load loses what it replaced
             self._synced = self.state.load_synced()
             self._synced_since = self.state.loaded_version
             self._synced_changed = set()
+            self._before = {}
         elif touched:
-            synced, changed = self._synced, self._synced_changed
+            synced, changed, before = self._synced, self._synced_changed, self._before
             order = sorted(synced)  # a subtree is then one slice: a walk up from 100,000 keys took 0.3 s
             for key in touched:
+                if key not in changed:
+                    before[key] = synced.get(key)
                 changed.add(key)
                 synced.pop(key, None)
                 for below in order[bisect_left(order, key + "/") : bisect_left(order, key + "0")]:
+                    if below not in changed:
+                        before[below] = synced.get(below)
                     changed.add(below)
                     synced.pop(below, None)  # "0" follows "/": the keys "key/..." lie between the two
             synced.update(self.state.load_synced_around(touched))  # the parents it adds are unchanged
@@ -440,7 +465,7 @@ class FolderSync:
     def _load_index(self, result: FolderResult) -> None:
         """Read the index under the lock; an unreadable one is rebuilt at commit, never trusted."""
         self._index_issues = []
-        self._index = self._index_bytes = None
+        self._index = self._index_bytes = self._index_header = None
         self._index_rebuild = False
         try:
             found = read_index_file(self.remote)
@@ -449,7 +474,11 @@ class FolderSync:
         except IndexCorrupt as exc:
             self._index_unreadable(exc)
             return
-        self.index_generation, self._index_bytes = found if found is not None else (0, None)
+        if found is None:
+            self.index_generation, self._index_header, self._index_bytes = 0, None, None
+        else:
+            self._index_header, self._index_bytes = found
+            self.index_generation = self._index_header.generation
 
     @property
     def index(self) -> SharedIndex | None:
@@ -473,9 +502,11 @@ class FolderSync:
             self.index_generation = UNREADABLE
 
     def _commit_index(self, result: FolderResult, lease: Lease) -> bool:
+        keep = set(self._frozen) | {f.rel_path for f in result.failed}
+        if self._may_append():
+            return self._commit_delta(result, lease, keep)
         old = self.index  # decoded first: a failure there makes this a rebuild (a new generation base)
         generation = self.index_generation + 1 if self.index_generation >= 0 else self.remote.server_time_ns()
-        keep = set(self._frozen) | {f.rel_path for f in result.failed}
         scope = self._scope if old is not None else None  # a rebuild starts from the whole synced tree
         entries = next_entries(
             old,
@@ -489,14 +520,48 @@ class FolderSync:
         # The decoded index is done with: its columns would sit beside the new ones while they encode.
         del old
         self._index = None
-        index = SharedIndex(generation, self.client_id, 0, entries)
+        return self._commit(result, lease, SharedIndex(generation, self.client_id, 0, entries), delta=False)
+
+    def _may_append(self) -> bool:
+        """Whether this commit may append the batch's changes (`shared_index.changed_entries`):
+        a whole-folder sync that began from an index it knows it matches, with every change it made
+        recorded in `_before`, and room left in the file (`shared_index.delta_fits`)."""
+        header = self._index_header
+        return (
+            self._delta_base
+            and self._before_whole
+            and self._scope is None
+            and not self._index_rebuild
+            and header is not None
+            and header.generation == self.index_generation > 0
+            and delta_fits(header, len(self._synced_changed))
+        )
+
+    def _commit_delta(self, result: FolderResult, lease: Lease, keep: set[str]) -> bool:
+        generation = self.index_generation + 1
+        entries = changed_entries(
+            self._synced_changed,
+            self._before,
+            self._synced_for(None),
+            keep=keep,
+            client_id=self.client_id,
+            generation=generation,
+            now_ns=self.remote.server_time_ns(),
+        )
+        if not entries:  # the batch changed no record the index keeps: nothing to commit
+            return True
+        return self._commit(result, lease, SharedIndex(generation, self.client_id, 0, entries), delta=True)
+
+    def _commit(self, result: FolderResult, lease: Lease, index: SharedIndex, *, delta: bool) -> bool:
         try:
-            commit_index(self.remote, index, expected_generation=self.index_generation, lease=lease)
+            commit_index(
+                self.remote, index, expected_generation=self.index_generation, lease=lease, delta=delta
+            )
         except LockLost as exc:
             self.log.error("index not committed", error=exc.message)
             result.failed.append(ItemError(".pansync/.index.dat", exc.message))
             return False
-        self.index_generation = generation
+        self.index_generation = index.generation
         return True
 
     # -- safety rails -------------------------------------------------------------------------------

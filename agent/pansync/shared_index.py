@@ -10,16 +10,29 @@ does the reading and writing (through `index_store`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from operator import attrgetter
 
-from pansync.index import SharedIndex
+from pansync.index import FORMAT_VERSION, IndexEntry, IndexHeader, SharedIndex
 from pansync.index_table import IndexTable
 from pansync.model import RemoteEntry, SyncedEntry
 from pansync.names import covered
 
-__all__ = ["committed_deletions", "known_md5", "next_entries"]
+__all__ = ["changed_entries", "committed_deletions", "delta_fits", "known_md5", "next_entries"]
 
 TOMBSTONE_TTL_NS = 30 * 86400 * 10**9
 """How long a deletion is remembered: clients that sync less often than this re-count it."""
+
+MAX_SEGMENTS = 16
+"""An index file holds at most this many segments (a base and its deltas) before a commit writes
+it whole again, which also drops expired tombstones and corrects anything a delta left behind."""
+
+DELTA_SHARE = 8
+DELTA_FLOOR = 256
+"""The deltas of a file may hold together at most an eighth of its base's entries (or 256): past
+that, decoding the deltas costs more than the whole rewrite they save."""
+
+_SIGNATURE = attrgetter("kind", "size", "remote_mtime_ns", "md5", "remote_id")
+"""The fields of a synced record the index keeps (`next_entries` compares the same)."""
 
 
 def known_md5(index: SharedIndex | None, key: str, entry: RemoteEntry) -> str | None:
@@ -107,3 +120,54 @@ def next_entries(
     table.append_records(new_keys, new_records, generation, client_id)
     table.drop_rows(expired)
     return table
+
+
+def delta_fits(header: IndexHeader, changed: int) -> bool:
+    """Whether `changed` more entries may be appended to the file `header` describes (one of
+    this format: a version 1 file is rewritten whole, as version 2)."""
+    if header.version != FORMAT_VERSION or header.segments + 1 > MAX_SEGMENTS:
+        return False
+    return header.delta_entries + changed <= max(header.entry_count // DELTA_SHARE, DELTA_FLOOR)
+
+
+def changed_entries(
+    changed: Iterable[str],
+    before: Mapping[str, SyncedEntry | None],
+    synced: Mapping[str, SyncedEntry],
+    *,
+    keep: Iterable[str],
+    client_id: str,
+    generation: int,
+    now_ns: int,
+) -> dict[str, IndexEntry]:
+    """The delta of a commit: the entries of `changed` keys whose synced record this batch made,
+    changed or removed (a tombstone), against `before` (their records when the sync began, None
+    for a key that had none). Keys under `keep` are left as they are, as in `next_entries`.
+
+    It equals what `next_entries` would change when the index the sync began from is this client's
+    own last commit (or one it synced to): then the index holds `before` for every key the batch
+    did not change. A key gone from the cloud behind every client's back keeps its entry until the
+    next whole rewrite (`MAX_SEGMENTS`) tombstones it; nothing reads that entry as a file meanwhile,
+    since a listing is what says what the cloud holds."""
+    kept = set(keep)
+    delta: dict[str, IndexEntry] = {}
+    for key in sorted(changed):
+        if kept and covered(key, kept):
+            continue
+        new, old = synced.get(key), before.get(key)
+        if new is not None:
+            if old is None or _SIGNATURE(new) != _SIGNATURE(old):
+                delta[key] = IndexEntry(
+                    key,
+                    new.kind,
+                    new.size,
+                    new.remote_mtime_ns,
+                    new.md5,
+                    new.remote_id,
+                    False,
+                    generation,
+                    client_id,
+                )
+        elif old is not None:
+            delta[key] = IndexEntry(key, old.kind, 0, now_ns, "", old.remote_id, True, generation, client_id)
+    return delta

@@ -362,6 +362,8 @@ def test_a_version_1_file_still_reads() -> None:
     assert read_header(v1).version == 1
     with pytest.raises(IndexCorrupt, match="trailing"):
         decode_index(_chain(v1[:-32], v1[:-32]))  # version 1 has one segment
+    with pytest.raises(ValueError, match="v1 takes no delta"):
+        append_delta(v1, index_of(generation=8))
 
 
 def test_a_delta_replaces_adds_and_tombstones() -> None:
