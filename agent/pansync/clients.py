@@ -61,7 +61,9 @@ class ClientInfo:
     @classmethod
     def for_this_machine(cls, client_id: str, name: str, version: str) -> ClientInfo:
         """Fill `host` and `platform` from this machine (the one place that asks the OS)."""
-        return cls(client_id, name, socket.gethostname(), platform.platform(terse=True), version)
+        # Not `platform.platform()`: it runs `uname -p` in a subprocess, on every sync.
+        system = f"{platform.system()}-{platform.release()}-{platform.machine()}"
+        return cls(client_id, name, socket.gethostname(), system, version)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ __all__ = [
 log = get_logger("pansync.trash")
 
 TRASH_DIR = f"{META_DIR}/trash"
-_BATCH_RE = re.compile(r"^(\d{8}-\d{6})-")
+_BATCH_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-")
 
 
 def new_batch_name(client_name: str, now: datetime) -> str:
@@ -49,10 +49,16 @@ def trash_path(batch: str, remote_name: str) -> str:
 
 
 def batch_time(batch: str) -> datetime | None:
+    """When a trash batch was made, from its name; None for a name that is not a batch's (the
+    cloud's folder may hold anything: `20261399-...` is not a date, and is left alone)."""
     match = _BATCH_RE.match(batch)
     if match is None:
         return None
-    return datetime.strptime(match.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=timezone.utc)
+    year, month, day, hour, minute, second = map(int, match.groups())
+    try:
+        return datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -171,7 +171,11 @@ def test_a_sync_that_finds_nothing_changed_never_decodes_the_index(
     assert decoded == []  # 100,000 entries would cost a quarter second and 60 MB
     alice.write("d/new.txt", "new")
     assert alice.sync().converged
-    assert decoded == [1]  # the commit needs the entries
+    assert decoded == []  # the commit appends its one entry to the index it began from
+    alice.state().set_meta("index_generation", "0")  # as if another client had committed since
+    alice.write("d/newer.txt", "newer")
+    assert alice.sync().converged
+    assert decoded == [1]  # that commit compares the whole index: it needs the entries
 
 
 def test_a_cloud_file_replaced_by_a_symlink_is_frozen_in_a_scoped_sync_too(

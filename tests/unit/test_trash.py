@@ -29,3 +29,18 @@ def test_batch_names_sort_by_time_and_never_collide() -> None:
     assert len(names) == 100
     assert all(n.startswith("20261126-120000-a_b_c-") for n in names)
     assert new_batch_name("x", now) < new_batch_name("x", now + timedelta(seconds=1))
+
+
+def test_purge_leaves_folders_that_are_not_batches_alone(tmp_path: Path) -> None:
+    """The cloud's trash folder may hold anything: a name that only looks like a date, or a
+    folder a person made, is neither a crash nor a deletion."""
+    remote = LocalRemote(tmp_path)
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+    old = new_batch_name("小明", now - timedelta(days=40))
+    for batch in (old, "20261399-250000-小明-abcd", "相册备份（手动）"):
+        path = tmp_path / trash_path(batch, "照片/1.jpg")
+        path.parent.mkdir(parents=True)
+        path.write_text(batch)
+    assert purge_cloud_trash(remote, retention_s=30 * 86400, now=now) == [old]
+    assert (tmp_path / trash_path("20261399-250000-小明-abcd", "照片/1.jpg")).exists()
+    assert (tmp_path / trash_path("相册备份（手动）", "照片/1.jpg")).exists()
