@@ -140,7 +140,9 @@ class IndexTable(Mapping[str, IndexEntry]):
         """Columns of equal length; `rows` maps each key to its position. Not checked here: the
         decoder and `from_entries` check what they are given, the encoder what it writes."""
         self._keys = keys
-        self._rows = rows
+        self._rows: dict[str, int] | None = rows
+        """Key to row; None until asked for after `append_records` filled an empty table (a first
+        commit only encodes its rows: a 100,000-key map was 8 MB at the commit's peak)."""
         self._flags = flags
         self._sizes = sizes
         self._mtimes = mtimes
@@ -206,7 +208,7 @@ class IndexTable(Mapping[str, IndexEntry]):
         """A table sharing nothing mutable with this one (the strings are shared: they are immutable)."""
         return IndexTable(
             self._keys.copy(),
-            self._rows.copy(),
+            self._row_map().copy(),
             self._flags.copy(),
             array.array("q", self._sizes),
             array.array("q", self._mtimes),
@@ -220,7 +222,7 @@ class IndexTable(Mapping[str, IndexEntry]):
     # -- the Mapping ---------------------------------------------------------------------------------
 
     def __getitem__(self, key: str) -> IndexEntry:
-        return self.entry_at(self._rows[key])
+        return self.entry_at(self._row_map()[key])
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys)
@@ -229,7 +231,7 @@ class IndexTable(Mapping[str, IndexEntry]):
         return len(self._keys)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._rows
+        return key in self._row_map()
 
     def entry_at(self, row: int) -> IndexEntry:
         flags = self._flags[row]
@@ -250,6 +252,11 @@ class IndexTable(Mapping[str, IndexEntry]):
     @property
     def rows(self) -> Mapping[str, int]:
         """Key to row; its `keys()` is a set view for C-level set differences."""
+        return self._row_map()
+
+    def _row_map(self) -> dict[str, int]:
+        if self._rows is None:
+            self._rows = dict(zip(self._keys, range(len(self._keys)), strict=True))
         return self._rows
 
     def newest_generation(self) -> int:
@@ -266,7 +273,7 @@ class IndexTable(Mapping[str, IndexEntry]):
 
         C-level passes over tuples instead of 100,000 Python-level comparisons, a slice of keys at
         a time so that the tuples of only one slice are alive at once."""
-        if not self._rows:
+        if not self._keys:
             return list(range(len(keys)))
         columns = (self._md5s, self._rids, self._sizes, self._mtimes, self._flags)
         sentinel = ("", "", 0, 0, F_DELETED)  # row `len(self)`: the row of keys the table lacks
@@ -282,7 +289,7 @@ class IndexTable(Mapping[str, IndexEntry]):
 
     def _differing(self, keys: Sequence[str], records: Sequence[Record], missing: int) -> Iterator[int]:
         rows, md5s, rids, sizes, mtimes, flags = (
-            self._rows,
+            self._row_map(),
             self._md5s,
             self._rids,
             self._sizes,
@@ -331,8 +338,12 @@ class IndexTable(Mapping[str, IndexEntry]):
             return
         start = len(self._keys)
         self._keys.extend(keys)
-        self._rows.update(zip(keys, range(start, start + len(keys)), strict=True))
-        if len(self._rows) != len(self._keys):
+        if start == 0 and len(set(keys)) == len(keys):
+            self._rows = None  # made again when asked for
+        else:
+            rows = self._row_map()
+            rows.update(zip(keys, range(start, start + len(keys)), strict=True))
+        if self._rows is not None and len(self._rows) != len(self._keys):
             raise ValueError("index rows appended for keys the table already holds")
         md5s = list(map(attrgetter("md5"), records))
         self._flags.extend(map(_flags, map(attrgetter("kind"), records), md5s, repeat(False)))
@@ -348,7 +359,7 @@ class IndexTable(Mapping[str, IndexEntry]):
         appended. ValueError for a row claiming a generation above `at_most` (its segment's)."""
         if max(delta._gens, default=at_most) > at_most:
             raise ValueError(f"an index delta entry claims a generation above its segment's {at_most}")
-        rows = self._rows
+        rows = self._row_map()
         for row in range(len(delta)):
             e = delta.entry_at(row)
             at = rows.get(e.key)

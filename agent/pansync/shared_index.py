@@ -93,6 +93,9 @@ def next_entries(
 
     keys = list(synced)
     records = list(synced.values())
+    if not rows:  # a first commit or a rebuild: every record is a new row (no positions to list)
+        table.append_records(keys, records, generation, client_id)
+        return table
     new_keys: list[str] = []
     new_records: list[SyncedEntry] = []
     for i in table.differing(keys, records):
