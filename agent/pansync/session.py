@@ -162,6 +162,15 @@ def load_client_id(state_dir: Path) -> str:
     return value
 
 
+def _marked_id(marker: Path) -> str | None:
+    """The folder id a root marker names; None when it is missing or unreadable."""
+    try:
+        found = json.loads(marker.read_text(encoding="utf-8")).get("folder_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) else None
+
+
 def folder_state_path(locs: Locations, folder: str) -> Path:
     return locs.state_dir / "folders" / folder / "state.sqlite3"
 
@@ -581,7 +590,7 @@ class FolderSync:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise RootMissing(f"cannot create the sync root {self.root}: {exc.strerror}") from exc
-            if not marker.exists():
+            if _marked_id(marker) != folder_id:  # a marker of a lost state: this pairing adopts the root
                 self._write_marker(marker, folder_id)
         else:
             if not self.root.is_dir():
@@ -589,11 +598,7 @@ class FolderSync:
                     f"{self.root} is missing (an unmounted disk?). Nothing was deleted; mount it, "
                     "or run `pansync init` to set the folder up again."
                 )
-            try:
-                found = json.loads(marker.read_text(encoding="utf-8")).get("folder_id")
-            except (OSError, ValueError, AttributeError):
-                found = None
-            if found != folder_id:
+            if _marked_id(marker) != folder_id:
                 raise RootMissing(
                     f"{self.root} lacks its PanSync marker ({ROOT_MARKER}): it may be an empty mount "
                     f"point or another folder. Nothing was deleted. If it is the right folder, run "

@@ -100,3 +100,19 @@ def test_a_remote_root_that_is_a_file_is_a_clear_error(
         assert cloud.read_text() == "a file where the folder should be"
     else:
         assert fake_baidu.read_file("/apps/bypy/pansync-test") == b"a file where the folder should be"
+
+
+def test_a_first_sync_after_the_state_was_lost_adopts_the_root(alice: Client, bob: Client) -> None:
+    """A reinstall (or a wiped PANSYNC_HOME) leaves the old marker in the folder: the first sync
+    of the new state merges with the cloud and marks the root as its own, so the next sync runs
+    instead of calling the folder someone else's."""
+    alice.write("资料/合同（终稿）.pdf", "signed")
+    assert alice.sync().converged
+    shutil.rmtree(alice.home / "state" / "folders")
+    alice.write("资料/新的.txt", "after the reinstall")
+    assert alice.sync().converged
+    assert alice.sync().converged  # no "lacks its PanSync marker"
+    bob.sync()
+    assert (
+        bob.read("资料/新的.txt") == "after the reinstall" and bob.read("资料/合同（终稿）.pdf") == "signed"
+    )
