@@ -76,8 +76,8 @@ SEEN_GENERATION = "index_generation"
 
 INDEX_PENDING = "index_pending"
 """State meta, "1" from before a batch executes until its index is committed: a sync that finds it
-set (the last one crashed or lost its lease after executing) commits the whole index, even with
-nothing to do, so no executed change stays out of the index."""
+set (the last one crashed or lost its lease after executing) syncs the whole folder and commits the
+whole index, even with nothing to do, so no executed change stays out of the index."""
 
 CLIENT_REFRESH_S = 600.0
 """How old this client's record in the cloud may grow before a sync writes it again (unchanged
@@ -243,7 +243,7 @@ class FolderSync:
                 self.index_generation
             )
             self._synced = None  # read afresh by each sync: another process may have written since
-            self._scope = self._scope_for(options, first_sync)
+            self._scope = None if pending else self._scope_for(options, first_sync)
             executed = False
             for _ in range(MAX_ROUNDS):
                 result.rounds += 1

@@ -108,7 +108,9 @@ def test_a_batch_whose_commit_was_lost_is_committed_by_the_next_sync(
     monkeypatch.setattr(session, "commit_index", lost)
     assert not alice.sync().converged  # executed, not committed
     monkeypatch.setattr(session, "commit_index", real)
-    assert alice.sync().converged  # nothing left to do, but the index is behind: written whole
+    alice.write("笔记/第7章：草稿.md", "the watcher saw only this one")
+    result = alice.sync(scope={"笔记/第7章：草稿.md"})  # as the agent asks: widened, written whole
+    assert result.converged and not result.scoped
     assert _index_is_the_synced_tree(alice, cloud).segments == 1
     alice.write("笔记/第6章：草稿.md", "之后照常追加。".encode())
     assert alice.sync().converged
