@@ -13,7 +13,6 @@ import json
 import socket
 import time
 import uuid
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -62,6 +61,7 @@ from pansync.remote_tree import list_remote, listing_ahead, take
 from pansync.scan import ScanIssue, ScanResult, hash_deferred, scan_local
 from pansync.shared_index import changed_entries, committed_deletions, delta_fits, next_entries
 from pansync.state import StateStore
+from pansync.synced_view import SyncedView
 from pansync.trash import LocalTrash, new_batch_name, purge_cloud_trash
 
 __all__ = ["FolderResult", "FolderSync", "SyncOptions", "folder_state_path", "load_client_id"]
@@ -103,10 +103,6 @@ _SETTLING = (Upload, Download, RemoteMkdir, LocalMkdir, Record, Forget, RemoteTr
 side): a round made only of these, all done, with no conflict, needs no second look. Moves and
 renames do not qualify: the parents they create are learnt by the next scan."""
 
-
-PATCH_MAX = 2000
-"""More written keys than this (a first sync) and the synced tree is read again whole: one query
-beats two per key."""
 
 SCOPE_MAX = 1000
 """More changed paths than this in one batch are synced by a full sync: past a few thousand stats
@@ -212,16 +208,7 @@ class FolderSync:
         self._index_issues: list[ScanIssue] = []
         self._settled = False
         self._scope: frozenset[str] | None = None
-        self._synced: dict[str, SyncedEntry] | None = None
-        """The whole synced tree as last read, patched from `StateStore.touched` (see `_synced_for`)."""
-        self._synced_since = -1
-        """`StateStore.loaded_version` of that read."""
-        self._before: dict[str, SyncedEntry | None] = {}
-        """The records (None: no record) of every key in `_synced_changed` as this sync loaded them."""
-        self._before_whole = False
-        """`_before` covers every change since this sync began (no second whole load came between)."""
-        self._synced_changed: set[str] = set()
-        """The keys that tree was patched at since that read (a snapshot delta's keys)."""
+        self.synced = SyncedView(self.state)
 
     def close(self) -> None:
         self.state.close()
@@ -242,7 +229,7 @@ class FolderSync:
             self._delta_base = not pending and self.state.get_meta(SEEN_GENERATION) == str(
                 self.index_generation
             )
-            self._synced = None  # read afresh by each sync: another process may have written since
+            self.synced.begin()
             self._scope = None if pending else self._scope_for(options, first_sync)
             executed = False
             for _ in range(MAX_ROUNDS):
@@ -396,42 +383,15 @@ class FolderSync:
         return lambda key: key.casefold() in folded
 
     def _synced_for(self, scope: frozenset[str] | None) -> dict[str, SyncedEntry]:
-        """The synced tree as the state database holds it now, whole or around `scope`.
-
-        The whole tree is read once per sync, then patched with the subtrees the executor wrote
-        (`StateStore.touched`), which for a 100,000-file folder and a few hundred changes is a small
-        fraction of reading it again."""
-        if scope is not None:
-            return self.state.load_synced_around(scope)
-        touched, self.state.touched = self.state.touched, set()
-        if self._synced is None or len(touched) > PATCH_MAX:
-            self._before_whole = self._synced is None  # a second whole load loses what it replaced
-            self._synced = self.state.load_synced()
-            self._synced_since = self.state.loaded_version
-            self._synced_changed = set()
-            self._before = {}
-        elif touched:
-            synced, changed, before = self._synced, self._synced_changed, self._before
-            order = sorted(synced)  # a subtree is then one slice: a walk up from 100,000 keys took 0.3 s
-            for key in touched:
-                if key not in changed:
-                    before[key] = synced.get(key)
-                changed.add(key)
-                synced.pop(key, None)
-                for below in order[bisect_left(order, key + "/") : bisect_left(order, key + "0")]:
-                    if below not in changed:
-                        before[below] = synced.get(below)
-                    changed.add(below)
-                    synced.pop(below, None)  # "0" follows "/": the keys "key/..." lie between the two
-            synced.update(self.state.load_synced_around(touched))  # the parents it adds are unchanged
-        return self._synced
+        """The synced tree as the state database holds it now, whole or around `scope`."""
+        return self.synced.whole() if scope is None else self.synced.around(scope)
 
     def _save_synced_snapshot(self) -> None:
         """After a whole-folder sync, keep the synced tree where the next one loads it fastest."""
-        if self._scope is not None or self._synced is None:
+        if self._scope is not None:
             return
         try:
-            self.state.save_snapshot(self._synced_for(None), self._synced_since, self._synced_changed)
+            self.synced.save_snapshot()
         except OSError as exc:  # only a cache: the next sync reads the database instead
             self.log.warning("cannot save the synced tree's snapshot", error=str(exc))
 
@@ -512,6 +472,8 @@ class FolderSync:
 
     def _commit_index(self, result: FolderResult, lease: Lease) -> bool:
         keep = set(self._frozen) | {f.rel_path for f in result.failed}
+        if self._scope is None:
+            self.synced.whole()  # up to date first: past `PATCH_MAX` writes it is read again whole
         if self._may_append():
             return self._commit_delta(result, lease, keep)
         old = self.index  # decoded first: a failure there makes this a rebuild (a new generation base)
@@ -534,24 +496,27 @@ class FolderSync:
     def _may_append(self) -> bool:
         """Whether this commit may append the batch's changes (`shared_index.changed_entries`):
         a whole-folder sync that began from an index it knows it matches, with every change it made
-        recorded in `_before`, and room left in the file (`shared_index.delta_fits`)."""
+        recorded in `synced.before`, and room left in the file (`shared_index.delta_fits`)."""
         header = self._index_header
         return (
             self._delta_base
-            and self._before_whole
+            and self.synced.before is not None
             and self._scope is None
             and not self._index_rebuild
             and header is not None
             and header.generation == self.index_generation > 0
-            and delta_fits(header, len(self._synced_changed))
+            and delta_fits(header, len(self.synced.changed))
         )
 
     def _commit_delta(self, result: FolderResult, lease: Lease, keep: set[str]) -> bool:
         generation = self.index_generation + 1
+        synced = self.synced.whole()
+        before = self.synced.before
+        assert before is not None  # `_may_append` saw to it
         entries = changed_entries(
-            self._synced_changed,
-            self._before,
-            self._synced_for(None),
+            self.synced.changed,
+            before,
+            synced,
             keep=keep,
             client_id=self.client_id,
             generation=generation,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pansync import session, shared_index
+from pansync import session, shared_index, synced_view
 from pansync.errors import LockLost
 from pansync.index import IndexHeader, decode_index, read_header
 from pansync.model import Kind
@@ -115,3 +115,19 @@ def test_a_batch_whose_commit_was_lost_is_committed_by_the_next_sync(
     alice.write("笔记/第6章：草稿.md", "之后照常追加。".encode())
     assert alice.sync().converged
     assert _index_is_the_synced_tree(alice, cloud).segments == 2
+
+
+def test_a_batch_too_large_to_patch_in_is_committed_whole(
+    alice: Client, cloud: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past `PATCH_MAX` written records the synced tree is read again whole, which forgets what
+    the changed keys held before: such a batch cannot be told as a delta, and is written whole."""
+    _tree(alice)
+    alice.sync()
+    monkeypatch.setattr(synced_view, "PATCH_MAX", 3)
+    for i in range(6):
+        alice.write(f"笔记/第{i}章：草稿.md", f"第{i}章，改了。".encode())
+    (alice.root / "相册" / "2026年" / "IMG_0002.jpg").unlink()
+    assert alice.sync().converged
+    header = _index_is_the_synced_tree(alice, cloud)
+    assert (header.segments, header.generation) == (1, 2)
