@@ -274,10 +274,10 @@ def status(ctx: Context, as_json: bool) -> None:
         reports = [folder_status(ctx, folder) for folder in folders]
         agent = agent_status(ctx.locs, [f.name for f in folders])
         if as_json:
-            render_status(rich_console(), reports, as_json=True, agent=agent)
+            render_status(reports, as_json=True, agent=agent)
         else:
             render_agent_status(out, agent)
-            render_status(rich_console(), reports, as_json=False)
+            render_status(reports, as_json=False)
 
 
 @cli.command()

@@ -10,10 +10,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from pansync.errors import PanSyncError
+from pansync.output import is_terminal, out, rich_console
 
 __all__ = ["FolderStatus", "folder_status", "render_status"]
 
@@ -64,28 +62,44 @@ def folder_status(ctx: Any, folder: Any) -> FolderStatus:
     return report
 
 
-def render_status(
-    console: Console, reports: list[FolderStatus], *, as_json: bool, agent: dict[str, Any] | None = None
-) -> None:
+def render_status(reports: list[FolderStatus], *, as_json: bool, agent: dict[str, Any] | None = None) -> None:
+    """A table per folder on a terminal; in a pipe, plain `name: value` lines that no width wraps."""
     if as_json:
         data: dict[str, Any] = {"folders": [asdict(r) for r in reports]}
         if agent is not None:
             data["agent"] = agent
-        console.print_json(json.dumps(data, ensure_ascii=False, default=str))
+        text = json.dumps(data, ensure_ascii=False, default=str)
+        if is_terminal():
+            rich_console().print_json(text)
+        else:
+            out(json.dumps(json.loads(text), ensure_ascii=False, indent=2))
         return
     for r in reports:
-        table = Table(title=f"{r.folder}: {r.local} <-> {r.remote}", show_header=False)
-        table.add_row("synced files", str(r.synced_files))
-        table.add_row("last sync", r.last_sync or "never")
-        table.add_row("lock", r.lock_holder or "free")
-        table.add_row("open conflicts", str(len(r.conflicts)))
-        table.add_row("skipped items", str(len(r.skipped)))
+        title = f"{r.folder}: {r.local} <-> {r.remote}"
+        rows = [
+            ("synced files", str(r.synced_files)),
+            ("last sync", r.last_sync or "never"),
+            ("lock", r.lock_holder or "free"),
+            ("open conflicts", str(len(r.conflicts))),
+            ("skipped items", str(len(r.skipped))),
+        ]
         if r.excluded:
-            table.add_row("excluded", ", ".join(r.excluded))
+            rows.append(("excluded", ", ".join(r.excluded)))
         if r.error:
-            table.add_row("error", r.error)
-        console.print(table)
+            rows.append(("error", r.error))
+        if is_terminal():
+            from rich.table import Table
+            from rich.text import Text
+
+            table = Table(title=Text(title), show_header=False)  # Text: brackets in a path are not markup
+            for name, value in rows:
+                table.add_row(name, Text(value))
+            rich_console().print(table)
+        else:
+            out(title)
+            for name, value in rows:
+                out(f"  {name}: {value}")
         for item in r.skipped:
-            console.print(f"  skipped: {item['path']}: {item['reason']}", markup=False)
+            out(f"  skipped: {item['path']}: {item['reason']}")
         for item in r.conflicts:
-            console.print(f"  conflict: {item['path']} (copy: {item['copy']})", markup=False)
+            out(f"  conflict: {item['path']} (copy: {item['copy']})")

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from pansync.config import load_config
 from tests.e2e.harness import Client, cloud_trash, snapshot
 from tests.e2e.test_decisions import converge
 
@@ -187,6 +188,24 @@ def test_status_json(alice: Client) -> None:
     data = json.loads(out.stdout)
     folder = data["folders"][0]
     assert folder["folder"] == "main" and folder["synced_files"] == 1 and folder["last_sync"]
+
+
+def test_status_in_a_pipe_is_plain_lines(alice: Client, bob: Client) -> None:
+    """No table borders and no wrapping in a pipe: the folder's line and its paths stay whole."""
+    name = "论文/[草稿]/" + "第三章：实验结果与讨论，" * 4 + "[final].txt"
+    alice.write(name, "base")
+    converge(alice, bob)
+    alice.write(name, "alice's")
+    bob.write(name, "bob's")
+    alice.sync()
+    bob.sync()
+    lines = bob.cli("status").stdout.splitlines()
+    assert lines[0] == "agent: not running (start it with `pansync start`)"
+    url = load_config(bob.config_path, env=bob.env).folders[0].remote.url
+    assert f"main: {bob.root} <-> {url}" in lines
+    assert "  synced files: 4" in lines and "  open conflicts: 1" in lines  # two folders, two files
+    assert any(line.startswith(f"  conflict: {name} (copy: 论文/[草稿]/") for line in lines)
+    assert not any(c in "".join(lines) for c in "┌│└")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
