@@ -119,14 +119,20 @@ def test_unknown_folder_is_a_clear_error(alice: Client) -> None:
     assert out.returncode == 2 and "'[旧]'" in out.stderr
 
 
-def test_results_print_whole_paths_one_line_each_in_a_pipe(alice: Client, bob: Client) -> None:
-    """Scripts grep these lines: a path wider than any terminal stays on its line, as named."""
+def _both_edit_a_long_bracketed_name(alice: Client, bob: Client) -> str:
+    """A conflict waiting for bob's sync, on a path wider than any terminal, with brackets in it."""
     name = "论文/[草稿]/" + "第三章：实验结果与讨论，" * 4 + "[final].txt"
     alice.write(name, "base")
     converge(alice, bob)
     alice.write(name, "alice's")
     bob.write(name, "bob's")
     alice.sync()
+    return name
+
+
+def test_results_print_whole_paths_one_line_each_in_a_pipe(alice: Client, bob: Client) -> None:
+    """Scripts grep these lines: a path wider than any terminal stays on its line, as named."""
+    name = _both_edit_a_long_bracketed_name(alice, bob)
     out = bob.cli("sync")
     assert out.returncode == 0, out.stderr
     conflicts = [line for line in out.stdout.splitlines() if line.startswith("conflict: ")]
@@ -192,12 +198,7 @@ def test_status_json(alice: Client) -> None:
 
 def test_status_in_a_pipe_is_plain_lines(alice: Client, bob: Client) -> None:
     """No table borders and no wrapping in a pipe: the folder's line and its paths stay whole."""
-    name = "论文/[草稿]/" + "第三章：实验结果与讨论，" * 4 + "[final].txt"
-    alice.write(name, "base")
-    converge(alice, bob)
-    alice.write(name, "alice's")
-    bob.write(name, "bob's")
-    alice.sync()
+    name = _both_edit_a_long_bracketed_name(alice, bob)
     bob.sync()
     lines = bob.cli("status").stdout.splitlines()
     assert lines[0] == "agent: not running (start it with `pansync start`)"
