@@ -326,7 +326,8 @@ baidu:
 
 # Logging (日志).
 log:
-  # Level of the log file: debug, info, warning or error.
+  # Level of the log file: debug, info, warning or error. At info, a sync that changes
+  # something writes its plan, moves, deletions and a summary; one that changes nothing, nothing.
   level: info
 """
 
