@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
+from importlib import import_module
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -110,7 +111,28 @@ def _open(ctx: Context, folder: Any) -> Any:
     return FolderSync(config, folder, ctx.locs, open_remote(folder.remote, config, ctx.locs))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+COMMANDS_ELSEWHERE = {
+    **dict.fromkeys(["run", "start", "stop", "pause", "resume", "autostart"], "pansync.cli_agent"),
+    **dict.fromkeys(["conflicts", "trash", "exclude"], "pansync.cli_folders"),
+}
+"""Commands defined in other modules, by the module that registers them on `cli`."""
+
+
+class _Commands(click.Group):
+    """The commands of `cli_agent` and `cli_folders` are imported when named (or listed by
+    `--help`), not by every command's start-up: a sync does not load the agent's."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS_ELSEWHERE})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS_ELSEWHERE.get(cmd_name)
+        if module is not None:
+            import_module(module)  # registers its commands on this group
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="pansync")
 @click.option("--config", "config_path", metavar="FILE", help="Configuration file to use.")
 @click.option("-v", "--verbose", count=True, help="More output: -v decisions, -vv backend requests.")
@@ -203,7 +225,7 @@ def sync(ctx: Context, name: str | None, dry_run: bool, force: bool) -> None:
     with _errors():
         folders = ctx.folders(name)
     if not dry_run:
-        from pansync.cli_agent import AgentSyncFailed, ask_agent_to_sync
+        from pansync.agent_client import AgentSyncFailed, ask_agent_to_sync
 
         try:
             if ask_agent_to_sync(ctx.locs, name, force=force):
@@ -266,7 +288,7 @@ def status(ctx: Context, as_json: bool) -> None:
     Example:
       pansync status --json
     """
-    from pansync.cli_agent import agent_status, render_agent_status
+    from pansync.agent_client import agent_status, render_agent_status
     from pansync.status import folder_status, render_status
 
     with _errors():
@@ -424,7 +446,3 @@ def main() -> None:
         )
         sys.exit(3)
     sys.exit(code if type(code) is int else 0)  # `ctx.exit(n)`'s status; a command's return value is none
-
-
-# Registers run/start/stop/pause/resume/autostart, and conflicts/trash/exclude, on `cli`.
-from pansync import cli_agent, cli_folders  # noqa: E402, F401

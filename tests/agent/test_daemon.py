@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pansync.cli_agent import agent_status, ask_agent_to_sync, render_agent_status
+from pansync.agent_client import agent_status, ask_agent_to_sync, render_agent_status
 from pansync.daemon import ControlServer, PidFile, Send, request, request_stream, socket_path
 from pansync.paths import Locations
 from tests.agent.conftest import agent_cli, eventually, locs_of, reap_background_agent

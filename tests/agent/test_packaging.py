@@ -122,3 +122,36 @@ def test_agent_commands_have_examples() -> None:
 
     for name in ("run", "start", "stop", "pause", "resume", "autostart"):
         assert "Example:" in (cli_agent.cli.commands[name].help or ""), name
+
+
+def test_every_command_defined_elsewhere_is_named_for_lazy_loading() -> None:
+    """`cli` imports `cli_agent` and `cli_folders` only for their commands: a command they add
+    without a line in `COMMANDS_ELSEWHERE` would be missing from `pansync --help`."""
+    from pansync import cli_agent, cli_folders
+    from pansync.cli import COMMANDS_ELSEWHERE, cli
+
+    registered = {
+        name: command.callback.__module__
+        for name, command in cli.commands.items()
+        if command.callback is not None
+        and command.callback.__module__ in (cli_agent.__name__, cli_folders.__name__)
+    }
+    assert registered == COMMANDS_ELSEWHERE
+
+
+def test_a_sync_and_help_load_what_they_need() -> None:
+    script = """
+import sys
+from click.testing import CliRunner
+from pansync.cli import cli
+runner = CliRunner()
+helped = runner.invoke(cli, ["--help"])
+assert helped.exit_code == 0 and "autostart" in helped.output and "conflicts" in helped.output, helped.output
+"""
+    quiet = (
+        "import sys, pansync.cli\n"
+        "assert 'pansync.cli_agent' not in sys.modules and 'pansync.cli_folders' not in sys.modules"
+    )
+    for code in (script, quiet):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
