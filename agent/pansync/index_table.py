@@ -22,7 +22,7 @@ from typing import Protocol
 from pansync.gc_pause import gc_paused
 from pansync.model import Kind
 
-__all__ = ["U32", "IndexEntry", "IndexTable", "Record"]
+__all__ = ["RECORD_SIGNATURE", "U32", "IndexEntry", "IndexTable", "Record"]
 
 F_DIR, F_DELETED, F_MD5 = 1, 2, 4
 """Bits of an entry's flags byte, as stored in the file (docs/index-format.md)."""
@@ -79,8 +79,9 @@ class Record(Protocol):
     def remote_id(self) -> str: ...
 
 
-_LIVE_SIGNATURE = attrgetter("md5", "remote_id", "size", "remote_mtime_ns", "kind")
-"""What must match for a record to leave its row as it is (`IndexTable.differing`)."""
+RECORD_SIGNATURE = attrgetter("md5", "remote_id", "size", "remote_mtime_ns", "kind")
+"""The fields of a synced record the index keeps: what must match for a record to leave its row
+as it is (`IndexTable.differing`, `shared_index.changed_entries`)."""
 
 
 def _flags(kind: Kind, md5: str, deleted: bool) -> int:
@@ -306,7 +307,7 @@ class IndexTable(Mapping[str, IndexEntry]):
                 map(_LIVE_KIND_OF_FLAGS.__getitem__, map(flags.__getitem__, at)),
                 strict=True,
             )
-            theirs = map(_LIVE_SIGNATURE, records[start : start + _SLICE])
+            theirs = map(RECORD_SIGNATURE, records[start : start + _SLICE])
             yield from compress(range(start, start + len(at)), map(ne, mine, theirs))
 
     def set_row(

@@ -10,10 +10,9 @@ does the reading and writing (through `index_store`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from operator import attrgetter
 
 from pansync.index import FORMAT_VERSION, IndexEntry, IndexHeader, SharedIndex
-from pansync.index_table import IndexTable
+from pansync.index_table import RECORD_SIGNATURE, IndexTable
 from pansync.model import RemoteEntry, SyncedEntry
 from pansync.names import covered
 
@@ -30,9 +29,6 @@ DELTA_SHARE = 8
 DELTA_FLOOR = 256
 """The deltas of a file may hold together at most an eighth of its base's entries (or 256): past
 that, decoding the deltas costs more than the whole rewrite they save."""
-
-_SIGNATURE = attrgetter("kind", "size", "remote_mtime_ns", "md5", "remote_id")
-"""The fields of a synced record the index keeps (`next_entries` compares the same)."""
 
 
 def known_md5(index: SharedIndex | None, key: str, entry: RemoteEntry) -> str | None:
@@ -159,7 +155,7 @@ def changed_entries(
             continue
         new, old = synced.get(key), before.get(key)
         if new is not None:
-            if old is None or _SIGNATURE(new) != _SIGNATURE(old):
+            if old is None or RECORD_SIGNATURE(new) != RECORD_SIGNATURE(old):
                 delta[key] = IndexEntry(
                     key,
                     new.kind,
