@@ -68,11 +68,10 @@ def render_status(reports: list[FolderStatus], *, as_json: bool, agent: dict[str
         data: dict[str, Any] = {"folders": [asdict(r) for r in reports]}
         if agent is not None:
             data["agent"] = agent
-        text = json.dumps(data, ensure_ascii=False, default=str)
         if is_terminal():
-            rich_console().print_json(text)
+            rich_console().print_json(json.dumps(data, ensure_ascii=False, default=str))
         else:
-            out(json.dumps(json.loads(text), ensure_ascii=False, indent=2))
+            out(json.dumps(data, ensure_ascii=False, indent=2, default=str))
         return
     for r in reports:
         title = f"{r.folder}: {r.local} <-> {r.remote}"
