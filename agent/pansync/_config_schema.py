@@ -1,4 +1,4 @@
-"""The settings' shapes and rules: frozen dataclasses with defaults, and one converter per key.
+"""The settings' shapes and rules: frozen Structs (msgspec) with defaults, and one converter per key.
 
 Job: say what each setting is, its default and when to change it (attribute docstrings), and turn
 one raw value into a typed one or a `ValueError` that quotes it and shows a good one. Limit: no YAML
@@ -12,9 +12,11 @@ import re
 import socket
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
+
+from msgspec import Struct, field
+from msgspec.structs import fields
 
 from pansync.errors import ConfigError
 from pansync.units import (
@@ -65,8 +67,7 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 # -- remotes ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RemoteSpec:
+class RemoteSpec(Struct, frozen=True):
     """Where a folder's other side lives: a mounted folder (`file`) or Baidu Netdisk (`baidu`)."""
 
     scheme: Literal["file", "baidu"]
@@ -133,8 +134,7 @@ def parse_remote_url(text: str) -> RemoteSpec:
 # -- settings --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ClientConfig:
+class ClientConfig(Struct, frozen=True):
     """`client:` — who this machine is."""
 
     name: str
@@ -142,8 +142,7 @@ class ClientConfig:
     sync, or when two machines share a host name: other clients know this one by it."""
 
 
-@dataclass(frozen=True)
-class FolderConfig:
+class FolderConfig(Struct, frozen=True):
     """One `folders:` entry: a local folder and the remote it is kept equal to."""
 
     name: str
@@ -156,8 +155,7 @@ class FolderConfig:
     """gitignore-style patterns, relative to the folder root, never synced in either direction."""
 
 
-@dataclass(frozen=True)
-class SyncConfig:
+class SyncConfig(Struct, frozen=True):
     """`sync:` — when and how eagerly to sync, and the mass-delete guard."""
 
     mode: SyncMode = "realtime"
@@ -179,8 +177,7 @@ class SyncConfig:
     lower it to be safer, raise it before deleting much on purpose."""
 
 
-@dataclass(frozen=True)
-class TrashConfig:
+class TrashConfig(Struct, frozen=True):
     """`trash:` — how long removed or overwritten files are kept for restoring."""
 
     retention: float = 30 * 86400.0
@@ -189,24 +186,21 @@ class TrashConfig:
     """Keep the old version of a file another client overwrote; turn off only to save space."""
 
 
-@dataclass(frozen=True)
-class LockConfig:
+class LockConfig(Struct, frozen=True):
     """`lock:` — the lease that lets one client at a time change a shared folder."""
 
     ttl: float = 120.0
     """Seconds a lease lasts without renewal (at least 5s); raise it on slow, flaky links."""
 
 
-@dataclass(frozen=True)
-class ClientsConfig:
+class ClientsConfig(Struct, frozen=True):
     """`clients:` — the registry of clients sharing the remotes."""
 
     stale_after: float = 30 * 86400.0
     """Seconds of silence after which a client is dropped from the registry (its disk is kept)."""
 
 
-@dataclass(frozen=True)
-class TransferConfig:
+class TransferConfig(Struct, frozen=True):
     """`transfer:` — parallelism and bandwidth caps."""
 
     concurrency: int = 4
@@ -219,24 +213,21 @@ class TransferConfig:
     """Download cap in bytes per second (`500KB/s`); null means unlimited."""
 
 
-@dataclass(frozen=True)
-class BaiduConfig:
+class BaiduConfig(Struct, frozen=True):
     """`baidu:` — Baidu Netdisk specifics."""
 
     endpoint: str | None = None
     """Base URL of the Baidu PCS API; set only for a test server. `PANSYNC_BAIDU_ENDPOINT` wins."""
 
 
-@dataclass(frozen=True)
-class LogConfig:
+class LogConfig(Struct, frozen=True):
     """`log:` — the log file (the console follows `-v`/`-vv`)."""
 
     level: LogLevel = "info"
     """Level of the log file (`debug`, `info`, `warning`, `error`); `debug` when reporting a bug."""
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(Struct, frozen=True):
     """The whole configuration file, validated; `load_config` makes one."""
 
     path: Path
@@ -406,7 +397,7 @@ def local_path(env: Mapping[str, str]) -> Callable[[object], Path]:
     return convert
 
 
-# How each setting is read: "section.key" -> converter. The defaults are the dataclass defaults.
+# How each setting is read: "section.key" -> converter. The defaults are the Structs' defaults.
 SECTIONS: dict[str, type[Any]] = {
     "sync": SyncConfig,
     "trash": TrashConfig,

@@ -8,8 +8,9 @@ lower phase run first, and actions within one phase may run in any order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+from msgspec import Struct
 
 from pansync.model import LocalEntry, RemoteEntry
 
@@ -49,8 +50,7 @@ PHASE_RECORD = 200_003
 """Book-keeping only: no I/O on either side."""
 
 
-@dataclass(frozen=True, slots=True)
-class LocalRename:
+class LocalRename(Struct, frozen=True):
     """Move our local version aside (`reason`: 'conflict' or 'case conflict'); it is uploaded next."""
 
     key: str
@@ -60,8 +60,7 @@ class LocalRename:
     phase: int = PHASE_MOVE
 
 
-@dataclass(frozen=True, slots=True)
-class RemoteRename:
+class RemoteRename(Struct, frozen=True):
     """Move the cloud's version aside (a file that lost its name to a directory); downloaded next."""
 
     key: str
@@ -71,8 +70,7 @@ class RemoteRename:
     phase: int = PHASE_MOVE
 
 
-@dataclass(frozen=True, slots=True)
-class RemoteMove:
+class RemoteMove(Struct, frozen=True):
     """Replay a local rename in the cloud (same object, no re-upload)."""
 
     key: str
@@ -82,8 +80,7 @@ class RemoteMove:
     phase: int = PHASE_MOVE
 
 
-@dataclass(frozen=True, slots=True)
-class LocalMove:
+class LocalMove(Struct, frozen=True):
     """Replay a cloud rename locally (same file, no re-download)."""
 
     key: str
@@ -93,8 +90,7 @@ class LocalMove:
     phase: int = PHASE_MOVE
 
 
-@dataclass(frozen=True, slots=True)
-class RemoteTrash:
+class RemoteTrash(Struct, frozen=True):
     """Move a cloud file or a whole directory to the cloud trash: a local deletion."""
 
     key: str
@@ -104,8 +100,7 @@ class RemoteTrash:
     phase: int = PHASE_DELETE
 
 
-@dataclass(frozen=True, slots=True)
-class LocalTrash:
+class LocalTrash(Struct, frozen=True):
     """Delete a local file or directory recoverably: a cloud deletion."""
 
     key: str
@@ -116,22 +111,19 @@ class LocalTrash:
     phase: int = PHASE_DELETE
 
 
-@dataclass(frozen=True, slots=True)
-class RemoteMkdir:
+class RemoteMkdir(Struct, frozen=True):
     key: str
     local: LocalEntry
     phase: int = PHASE_CREATE_DIRS
 
 
-@dataclass(frozen=True, slots=True)
-class LocalMkdir:
+class LocalMkdir(Struct, frozen=True):
     key: str
     remote: RemoteEntry
     phase: int = PHASE_CREATE_DIRS
 
 
-@dataclass(frozen=True, slots=True)
-class Upload:
+class Upload(Struct, frozen=True):
     """Send a local file; `replaces` is the cloud version it overwrites (kept in the trash)."""
 
     key: str
@@ -140,8 +132,7 @@ class Upload:
     phase: int = PHASE_TRANSFER
 
 
-@dataclass(frozen=True, slots=True)
-class Download:
+class Download(Struct, frozen=True):
     """Fetch a cloud file; `replaces` is the local version it overwrites (equal to the synced one)."""
 
     key: str
@@ -150,8 +141,7 @@ class Download:
     phase: int = PHASE_TRANSFER
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(Struct, frozen=True):
     """Both sides already agree: remember it as the new synced state."""
 
     key: str
@@ -160,8 +150,7 @@ class Record:
     phase: int = PHASE_RECORD
 
 
-@dataclass(frozen=True, slots=True)
-class Forget:
+class Forget(Struct, frozen=True):
     """Gone on both sides: drop the synced record."""
 
     key: str

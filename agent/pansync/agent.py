@@ -38,10 +38,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from types import FrameType
 from typing import Any
+
+from msgspec import Struct
 
 from pansync import interrupts
 from pansync.config import Config, FolderConfig
@@ -72,8 +73,7 @@ class AgentAlreadyRunning(PanSyncError):
     title = "Agent already running"
 
 
-@dataclass
-class _Folder:
+class _Folder(Struct):
     """Everything the agent keeps for one folder."""
 
     config: FolderConfig

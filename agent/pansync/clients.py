@@ -15,8 +15,9 @@ import json
 import platform
 import re
 import socket
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from pansync.lock import MetaStore
 
@@ -48,8 +49,7 @@ def is_valid_client_id(client_id: str) -> bool:
     return _ID.fullmatch(client_id) is not None
 
 
-@dataclass(frozen=True, slots=True)
-class ClientInfo:
+class ClientInfo(Struct, frozen=True):
     """What a client says about itself when it registers."""
 
     client_id: str
@@ -66,8 +66,7 @@ class ClientInfo:
         return cls(client_id, name, socket.gethostname(), system, version)
 
 
-@dataclass(frozen=True, slots=True)
-class ClientRecord:
+class ClientRecord(Struct, frozen=True):
     """One registry record. Times are the server's clock (ns since the epoch).
 
     An unreadable record has `problem` set, its id from the file name, empty texts, and

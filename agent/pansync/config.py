@@ -3,7 +3,7 @@
 Job: turn `config.yaml` into typed, frozen settings, or into one `ConfigError` line that names the
 file, the key path and the line, e.g. `/home/a/.config/pansync/config.yaml: folders[0].remote,
 line 7: unknown scheme 'ftp'; expected file:// or baidu:`. Limit: reads and writes only the config
-file; it never checks that folders exist or that remotes answer. The settings' dataclasses and
+file; it never checks that folders exist or that remotes answer. The settings' Structs and
 defaults are defined in `_config_schema` and re-exported here; `default_config_text` and
 `contrib/config.example.yaml` repeat the defaults (tests keep them equal).
 """
@@ -16,10 +16,10 @@ import io
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+from msgspec.structs import fields
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -124,7 +124,7 @@ class _Reader:
     def section(self, root: CommentedMap, name: str, cls: type[_T]) -> _T:
         """The settings of one section: the given keys converted, the others at their defaults."""
         line = root.lc.value(name)[0] + 1 if name in root else 0
-        # type[_T] is not known to be a dataclass type; every class in SECTIONS is one.
+        # type[_T] is not known to be a Struct type; every class in SECTIONS is one.
         names = [field.name for field in fields(cls)]  # type: ignore[arg-type]
         node = self.mapping(root.get(name), name, line, names)
         values = {

@@ -30,9 +30,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from pansync.log import get_logger
 from pansync.paths import Locations, ensure_private_dir
@@ -281,8 +282,7 @@ def request(locs: Locations, payload: Mapping[str, Any], timeout: float = 10.0) 
 # -- start and stop -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StartResult:
+class StartResult(Struct, frozen=True):
     pid: int
     started: bool
     """False when an agent was already running (and `pid` is its)."""

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 __all__ = ["Debouncer", "Fingerprint", "StatFn"]
 
@@ -30,8 +31,7 @@ StatFn = Callable[[str], Fingerprint]
 """Looks at one path; must not raise (an unreadable path is None)."""
 
 
-@dataclass
-class _Pending:
+class _Pending(Struct):
     first: float
     """When the burst began: `max_wait` counts from here."""
     last: float

@@ -9,7 +9,8 @@ Where the platform cannot stat by descriptor, the caller stats by path (`base`).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 __all__ = ["Folder", "open_folder"]
 
@@ -19,8 +20,7 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 """Below the root: a folder swapped for a symbolic link after it was listed is not entered."""
 
 
-@dataclass(frozen=True, slots=True)
-class Folder:
+class Folder(Struct, frozen=True):
     """An open folder: `os.stat(base + name, dir_fd=fd, follow_symlinks=False)` stats a name in it."""
 
     names: list[str]

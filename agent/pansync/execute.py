@@ -26,9 +26,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
+
+from msgspec import Struct, field
 
 from pansync.actions import (
     Action,
@@ -110,8 +111,7 @@ class TransferSink:
         pass
 
 
-@dataclass
-class ExecReport:
+class ExecReport(Struct):
     done: int = 0
     failed: list[ItemError] = field(default_factory=list)
     uploaded_bytes: int = 0

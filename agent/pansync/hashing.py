@@ -17,9 +17,10 @@ import os
 import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from msgspec import Struct
 
 __all__ = ["BLOCK_SIZE", "SLICE_MD5_BYTES", "Digests", "Hasher", "hash_file", "md5_file"]
 
@@ -47,8 +48,7 @@ def _buffer() -> memoryview:
     return view
 
 
-@dataclass(frozen=True, slots=True)
-class Digests:
+class Digests(Struct, frozen=True):
     size: int
     md5: str
     slice_md5: str

@@ -26,9 +26,10 @@ import sys
 import zlib
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from itertools import compress
 from typing import Any, Literal
+
+from msgspec import Struct, field
 
 from pansync.errors import IndexCorrupt
 from pansync.index_table import F_DELETED, F_DIR, F_MD5, U32, IndexEntry, IndexTable
@@ -89,8 +90,7 @@ class IndexTooNew(IndexCorrupt):
 _BIG_ENDIAN_HOST = sys.byteorder == "big"
 
 
-@dataclass(slots=True)
-class SharedIndex:
+class SharedIndex(Struct):
     """The whole shared index: a header (who wrote which generation, when) and the entries by key."""
 
     generation: int
@@ -100,8 +100,7 @@ class SharedIndex:
     """Decoded, an `IndexTable` (columns, an entry object made per lookup); built, any mapping."""
 
 
-@dataclass(frozen=True, slots=True)
-class IndexHeader:
+class IndexHeader(Struct, frozen=True):
     """The verified header alone: enough for fencing and for a cheap "has it changed?" check."""
 
     version: int
@@ -260,8 +259,7 @@ def _corrupt(detail: str) -> IndexCorrupt:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Layout:
+class _Layout(Struct, frozen=True):
     header: IndexHeader
     codec: int
     payload: slice

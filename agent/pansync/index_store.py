@@ -12,7 +12,7 @@ trip, or an index upload slower than the TTL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 from pansync.crashpoints import crash_point
 from pansync.errors import IndexCorrupt, LockLost
@@ -71,8 +71,7 @@ def read_index_file(remote: MetaStore) -> tuple[IndexHeader, bytes] | None:
     return read_header(got[0]), got[0]
 
 
-@dataclass(frozen=True, slots=True)
-class IndexState:
+class IndexState(Struct, frozen=True):
     """What a cheap look at the index says: its generation (0 absent, UNREADABLE) and writer."""
 
     generation: int

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import attrgetter, is_, ne
 from typing import Protocol
+
+from msgspec import Struct
 
 from pansync.gc_pause import gc_paused
 from pansync.model import Kind
@@ -44,8 +45,7 @@ def _u32_code() -> str:
 U32 = _u32_code()
 
 
-@dataclass(frozen=True, slots=True)
-class IndexEntry:
+class IndexEntry(Struct, frozen=True):
     """One path in the shared index: what the last committing client agreed the path is.
 
     `md5` is 32 lowercase hex digits for files ("" for directories and tombstones). `deleted` marks
@@ -424,8 +424,7 @@ class IndexTable(Mapping[str, IndexEntry]):
         )
 
 
-@dataclass(frozen=True, slots=True)
-class IndexColumns:
+class IndexColumns(Struct, frozen=True):
     """An index's columns in file order (`IndexTable.columns`, `index.encode_index`)."""
 
     keys: list[str]

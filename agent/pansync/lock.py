@@ -34,10 +34,12 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from operator import attrgetter
 from typing import Any, Protocol
+
+from msgspec import Struct
+from msgspec.structs import asdict, replace
 
 from pansync import interrupts
 from pansync.errors import LockCorrupt, LockHeld, LockLost
@@ -99,8 +101,7 @@ class MetaStore(Protocol):
     def server_time_ns(self) -> int: ...
 
 
-@dataclass(frozen=True, slots=True)
-class LockRecord:
+class LockRecord(Struct, frozen=True):
     """The content of a lock file. Times are the server's clock, in ns since the epoch."""
 
     client_id: str
@@ -170,8 +171,7 @@ def parse_lock(data: bytes) -> LockRecord:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class LockInfo:
+class LockInfo(Struct, frozen=True):
     """A lock file as seen now: its record (None when unreadable, with `problem` saying why)."""
 
     record: LockRecord | None
@@ -220,8 +220,7 @@ def read_lock(remote: MetaStore) -> LockInfo | None:
     return None if got is None else _info(got, remote.server_time_ns())
 
 
-@dataclass(frozen=True, slots=True)
-class _Fence:
+class _Fence(Struct, frozen=True):
     value: int | None
     unreadable: bool
 
@@ -453,8 +452,7 @@ class Lease:
             _log.warning("lock.release_failed", error=str(release_error))
 
 
-@dataclass(frozen=True, slots=True)
-class _Contender:
+class _Contender(Struct, frozen=True):
     """One client's acquisition: its identity, the fence hint, and the injected seams."""
 
     remote: MetaStore

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from dataclasses import dataclass
 from io import TextIOWrapper
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import IO, Any
 
 import structlog
+from msgspec import Struct
 from structlog.typing import Processor
 
 from pansync.log import LOG_FILE_NAME, redact, redact_text
@@ -28,8 +28,7 @@ _FILE_MAX_BYTES = 5 * 1024 * 1024
 _FILE_BACKUPS = 5
 
 
-@dataclass(frozen=True)
-class Outputs:
+class Outputs(Struct, frozen=True):
     """What `configure_logging` asked for; the handlers are made from it on the first record."""
 
     console: IO[str] | None

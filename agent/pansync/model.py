@@ -3,22 +3,20 @@
 Every tree is a mapping from a *key* to an entry. A key is the path relative to the sync root, with
 `/` separators and every component in Unicode NFC, so that `é` typed on macOS (NFD) and on Linux
 (NFC) is one path. Each side keeps its own on-disk spelling in `name`.
+
+The entries are `msgspec` Structs, frozen and hashable by their fields: a sync of 100,000 files
+builds several hundred thousand of them, and a Struct is made in half the time of a slotted
+dataclass, holds no garbage-collector header (its fields are atomic), and its class is defined
+without the `exec` that costs a dataclass ~0.7 ms at import.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, final
+from typing import final
 
-if TYPE_CHECKING:
-    from typing_extensions import dataclass_transform
-else:
-
-    def dataclass_transform(**_: Any) -> Any:  # only the type checker reads it
-        return lambda decorator: decorator
-
+from msgspec import Struct
 
 __all__ = [
     "Kind",
@@ -31,18 +29,6 @@ __all__ = [
 ]
 
 
-_T = TypeVar("_T")
-
-
-@dataclass_transform(frozen_default=True)
-def _entry(cls: type[_T]) -> type[_T]:
-    """A frozen dataclass to the type checker (mypy rejects any assignment to a field), a plain one
-    with slots at run time, hashable by its fields all the same. A frozen dataclass's `__init__`
-    sets each field through `object.__setattr__`: 1.9 µs an entry against 0.5 µs, and a sync of
-    100,000 files builds several hundred thousand entries."""
-    return dataclass(slots=True, unsafe_hash=True)(cls)
-
-
 class Kind(enum.Enum):
     """What a path is. Symlinks and special files never enter a tree: the scanners skip them."""
 
@@ -51,8 +37,7 @@ class Kind(enum.Enum):
 
 
 @final
-@_entry
-class LocalEntry:
+class LocalEntry(Struct, frozen=True, gc=False):
     """One path on the local disk, as the scanner saw it.
 
     `md5` is the content hash for files: carried over from the synced record when the fast path
@@ -69,8 +54,7 @@ class LocalEntry:
 
 
 @final
-@_entry
-class RemoteEntry:
+class RemoteEntry(Struct, frozen=True, gc=False):
     """One path on the remote, as its backend listed it.
 
     `remote_id` identifies the object across renames (a local-folder remote's inode, Baidu's fs_id).
@@ -87,8 +71,7 @@ class RemoteEntry:
 
 
 @final
-@_entry
-class SyncedEntry:
+class SyncedEntry(Struct, frozen=True, gc=False):
     """The last state both sides agreed on for one key: the base of the three-way merge."""
 
     kind: Kind

@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
+from msgspec import Struct
 
 __all__ = [
     "APP_NAME",
@@ -30,8 +30,7 @@ APP_NAME = "pansync"
 CONFIG_FILE_NAME = "config.yaml"
 
 
-@dataclass(frozen=True)
-class Locations:
+class Locations(Struct, frozen=True):
     """The five folders PanSync uses; none of them is created by computing this."""
 
     config_dir: Path

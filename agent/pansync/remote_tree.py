@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
 from operator import itemgetter
 from stat import S_ISDIR, S_ISREG
+
+from msgspec import Struct, field
 
 from pansync import forked
 from pansync.errors import ItemError, ListingError, RemoteError, UnsafePath
@@ -46,8 +47,7 @@ PART_ROWS = 4096
 _Part = tuple[list[str], list[tuple[str, str, bool, int, int, str, str]], list[tuple[str, str]], list[str]]
 
 
-@dataclass
-class RemoteTree:
+class RemoteTree(Struct):
     tree: dict[str, RemoteEntry] = field(default_factory=dict)
     issues: list[ScanIssue] = field(default_factory=list)
     frozen: set[str] = field(default_factory=set)

@@ -22,8 +22,9 @@ import stat
 import unicodedata
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from msgspec import Struct, field
 
 from pansync.dirfd import open_folder
 from pansync.errors import RootMissing
@@ -45,14 +46,12 @@ _HASH_CHUNK = 32
 """Files per task handed to the pool: few futures even for 100,000 files."""
 
 
-@dataclass(frozen=True, slots=True)
-class ScanIssue:
+class ScanIssue(Struct, frozen=True):
     rel_path: str
     message: str
 
 
-@dataclass
-class ScanResult:
+class ScanResult(Struct):
     tree: dict[str, LocalEntry] = field(default_factory=dict)
     issues: list[ScanIssue] = field(default_factory=list)
     frozen: set[str] = field(default_factory=set)

@@ -16,9 +16,10 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+
+from msgspec import Struct, field
 
 from pansync import __version__, interrupts
 from pansync.actions import (
@@ -109,8 +110,7 @@ SCOPE_MAX = 1000
 and listings of single paths, walking both trees is cheaper."""
 
 
-@dataclass(frozen=True)
-class SyncOptions:
+class SyncOptions(Struct, frozen=True):
     dry_run: bool = False
     force: bool = False
     lock_wait_s: float = 30.0
@@ -119,8 +119,7 @@ class SyncOptions:
     only they, what lies below them and their parent folders are scanned, listed and planned."""
 
 
-@dataclass
-class FolderResult:
+class FolderResult(Struct):
     folder: str
     rounds: int = 0
     done: Counter[str] = field(default_factory=Counter)

@@ -12,8 +12,9 @@ import time
 import uuid
 from collections.abc import Collection, Iterable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from pansync import sqlite_tx, synced_snapshot
 from pansync.gc_pause import gc_paused
@@ -65,23 +66,20 @@ _COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class ConflictRecord:
+class ConflictRecord(Struct, frozen=True):
     key: str
     copy_key: str
     reason: str
     detected_ns: int
 
 
-@dataclass(frozen=True, slots=True)
-class SkippedItem:
+class SkippedItem(Struct, frozen=True):
     key: str
     reason: str
     seen_ns: int
 
 
-@dataclass(frozen=True, slots=True)
-class TrashRecord:
+class TrashRecord(Struct, frozen=True):
     id: int
     key: str
     location: str

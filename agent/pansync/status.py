@@ -6,9 +6,11 @@ Limit: reads state and the remote's lock; never changes anything.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from msgspec import Struct, field
+from msgspec.structs import asdict
 
 from pansync.errors import PanSyncError
 from pansync.output import is_terminal, out, rich_console
@@ -16,8 +18,7 @@ from pansync.output import is_terminal, out, rich_console
 __all__ = ["FolderStatus", "folder_status", "render_status"]
 
 
-@dataclass
-class FolderStatus:
+class FolderStatus(Struct):
     folder: str
     local: str
     remote: str

@@ -24,10 +24,11 @@ import marshal
 import os
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any
+
+from msgspec import Struct
 
 __all__ = ["PART_ROWS", "Damaged", "Opened", "Row", "Stamp", "read_parts", "read_rows", "save", "save_delta"]
 
@@ -70,8 +71,7 @@ def save_delta(path: Path, base: Stamp, stamp: Stamp, removed: Sequence[str], ro
         _write_parts(out, iter(rows))
 
 
-@dataclass(frozen=True, slots=True)
-class Opened:
+class Opened(Struct, frozen=True):
     """A copy that holds the table at the asked stamp, still to be read."""
 
     base: Stamp

@@ -14,9 +14,10 @@ import os
 import re
 import shutil
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
+from msgspec import Struct
 
 from pansync.log import get_logger
 from pansync.model import Kind
@@ -61,8 +62,7 @@ def batch_time(batch: str) -> datetime | None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class CloudTrashItem:
+class CloudTrashItem(Struct, frozen=True):
     batch: str
     path: str
     """The item's path in the folder before it was trashed (remote spelling)."""

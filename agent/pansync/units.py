@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
+
+from msgspec import Struct
 
 __all__ = [
     "FractionOrCount",
@@ -178,8 +179,7 @@ def format_rate(rate: int | None) -> str:
 _LIMIT_HINT = "write a share such as 50% or a count such as 500"
 
 
-@dataclass(frozen=True)
-class FractionOrCount:
+class FractionOrCount(Struct, frozen=True):
     """A limit given either as a share of a total (`50%`) or as an absolute count (`500`).
 
     Exactly one of `fraction` (0.0 to 1.0) and `count` is set; use the constructors below.
@@ -244,8 +244,7 @@ _WINDOW = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
 _WINDOW_HINT = "write e.g. 09:00-17:30, or 22:00-06:00 to span midnight"
 
 
-@dataclass(frozen=True)
-class TimeWindow:
+class TimeWindow(Struct, frozen=True):
     """A daily window of local wall-clock time; `end` before `start` means it spans midnight."""
 
     start: dt.time

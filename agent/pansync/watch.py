@@ -35,10 +35,10 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from msgspec import Struct
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
@@ -101,8 +101,7 @@ def local_fingerprint(root: Path) -> Callable[[str], Fingerprint]:
     return lambda rel: _fingerprint(_lstat(os.path.join(base, rel)))
 
 
-@dataclass(frozen=True, slots=True)
-class SyncedRecord:
+class SyncedRecord(Struct, frozen=True):
     kind: Kind
     size: int
     mtime_ns: int

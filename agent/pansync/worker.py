@@ -21,9 +21,10 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+
+from msgspec import Struct, field
 
 from pansync.config import SyncConfig
 from pansync.errors import LockHeld, PanSyncError
@@ -48,8 +49,7 @@ LOCK_RETRY_S = (1.0, 4.0)
 # -- when ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Schedule:
+class Schedule(Struct, frozen=True):
     """When a folder may touch the cloud. Pure: every answer depends only on the arguments."""
 
     mode: str = "realtime"
@@ -79,15 +79,13 @@ class Schedule:
 # -- what the control socket shows ------------------------------------------------------------------
 
 
-@dataclass
-class Transfer:
+class Transfer(Struct):
     direction: str
     size: int
     done: int = 0
 
 
-@dataclass
-class FolderRuntime:
+class FolderRuntime(Struct):
     """A folder's live state, read by `status` from other threads (guarded by `lock`)."""
 
     name: str
@@ -104,7 +102,7 @@ class FolderRuntime:
     watch_mode: str = "realtime"
     forced: bool = False
     """The current (or last) run may exceed the mass-delete guard."""
-    lock: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    lock: threading.Condition = field(default_factory=threading.Condition)
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -166,8 +164,7 @@ class SyncRunner(Protocol):
     def run(self, options: SyncOptions = ...) -> FolderResult: ...
 
 
-@dataclass
-class Job:
+class Job(Struct):
     """One folder as the worker sees it."""
 
     name: str

@@ -23,8 +23,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from pansync import sqlite_tx
 
@@ -81,8 +82,7 @@ def backoff_s(attempts: int) -> float:
     return float(min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1)))
 
 
-@dataclass(frozen=True, slots=True)
-class QueueItem:
+class QueueItem(Struct, frozen=True):
     source: str
     key: str
     seq: int
@@ -93,8 +93,7 @@ class QueueItem:
     last_error: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Batch:
+class Batch(Struct, frozen=True):
     """What one sync covers: every row up to `high_seq`. `due` counts the rows that were due."""
 
     high_seq: int

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from pansync.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
 from pansync.plan import PlanOptions, plan

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 import socket
@@ -11,6 +10,7 @@ import textwrap
 import typing
 from pathlib import Path
 
+import msgspec.structs
 import pytest
 from ruamel.yaml import YAML
 
@@ -493,7 +493,7 @@ def test_add_folder_to_fresh_default_file(tmp_path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert "window: null" in text, "nulls stay explicit"
     assert text.index("name: 文档") < text.index("# When to sync")
-    assert config == dataclasses.replace(_defaults(path, "bob"), folders=config.folders)
+    assert config == msgspec.structs.replace(_defaults(path, "bob"), folders=config.folders)
 
 
 @pytest.mark.parametrize(
@@ -522,16 +522,16 @@ def test_add_folder_refusals_leave_the_file_unchanged(
 
 
 def _documented_keys() -> dict[str, set[str]]:
-    """Section -> keys, taken from the dataclasses themselves."""
+    """Section -> keys, taken from the Structs themselves."""
     hints = typing.get_type_hints(Config)
     keys: dict[str, set[str]] = {}
-    for section in dataclasses.fields(Config):
+    for section in msgspec.structs.fields(Config):
         if section.name == "path":
             continue
         shape = hints[section.name]
         if section.name == "folders":
             (shape, _) = typing.get_args(shape)
-        keys[section.name] = {field.name for field in dataclasses.fields(shape)}
+        keys[section.name] = {field.name for field in msgspec.structs.fields(shape)}
     return keys
 
 

@@ -22,9 +22,10 @@ come from one count.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
+
+from msgspec import Struct
 
 from pansync.actions import Action, LocalTrash, RemoteTrash
 from pansync.model import LocalTree, RemoteTree, SyncedTree
@@ -37,8 +38,7 @@ from pansync.plan.state import Conflict, PlanOptions
 __all__ = ["Conflict", "Plan", "PlanOptions", "plan"]
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(Struct, frozen=True):
     actions: tuple[Action, ...]
     conflicts: tuple[Conflict, ...] = ()
 

@@ -3,8 +3,9 @@ moved aside, before rename detection and again after it."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Literal
+
+from msgspec.structs import replace
 
 from pansync.actions import PHASE_MOVE, LocalRename
 from pansync.plan.state import Conflict, PlannerState, rebase_name

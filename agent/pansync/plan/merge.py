@@ -4,8 +4,9 @@ lives below it; then deletions inside a deleted folder fold into the folder's.""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Literal
+
+from msgspec.structs import replace
 
 from pansync.actions import (
     PHASE_MOVE,

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import TypeVar
+
+from msgspec.structs import replace
 
 from pansync.actions import PHASE_MOVE, LocalMove, RemoteMove
 from pansync.model import Kind, LocalEntry, RemoteEntry

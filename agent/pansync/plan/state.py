@@ -9,6 +9,8 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from msgspec import Struct
+
 from pansync.actions import Action
 from pansync.model import LocalEntry, RemoteEntry, SyncedEntry
 from pansync.names import ancestors, ancestors_of, case_conflict_name, conflict_copy_name, is_under
@@ -20,8 +22,7 @@ def _identity(key: str) -> str:
     return key
 
 
-@dataclass(frozen=True)
-class PlanOptions:
+class PlanOptions(Struct, frozen=True):
     client_name: str
     now: datetime
     """Only used to name conflict copies; never to pick a winner."""
@@ -38,8 +39,7 @@ class PlanOptions:
     comparing 100,000 entries. Only a hint: ignored once a move or a rename has rebased the trees."""
 
 
-@dataclass(frozen=True, slots=True)
-class Conflict:
+class Conflict(Struct, frozen=True):
     key: str
     copy_key: str
     reason: str

@@ -21,9 +21,10 @@ import posixpath
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from msgspec.structs import replace
 
 from pansync.auth import TokenManager
 from pansync.errors import ItemError, ListingError, RemoteError, UnsafePath

@@ -19,11 +19,11 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
+from msgspec import Struct
 
 from pansync.errors import AuthError
 from pansync.log import get_logger, redact_text
@@ -125,8 +125,7 @@ class _Requester:
         """bypy would switch on http.client debugging globally; never."""
 
 
-@dataclass(frozen=True, slots=True)
-class RefreshOutcome:
+class RefreshOutcome(Struct, frozen=True):
     """What one refresh attempt gave: new tokens, or Baidu's refusal, or nothing (network)."""
 
     tokens: dict[str, Any] | None

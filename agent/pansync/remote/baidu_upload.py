@@ -26,9 +26,10 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from msgspec import Struct
 
 from pansync.completions import Completions
 from pansync.errors import ItemError, TransientRemoteError
@@ -64,8 +65,7 @@ class SourceChanged(ItemError):
     title = "Changed during upload"
 
 
-@dataclass(frozen=True, slots=True)
-class Uploaded:
+class Uploaded(Struct, frozen=True):
     """One finished upload: the service's reply and what we know of the bytes."""
 
     reply: dict[str, Any]

@@ -10,9 +10,10 @@ safety. Listing is all-or-nothing: a backend raises `ListingError` rather than r
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
+
+from msgspec import Struct
 
 from pansync.model import RemoteEntry
 
@@ -41,8 +42,7 @@ def is_internal_name(name: str) -> bool:
     return name.startswith(INTERNAL_PREFIX)
 
 
-@dataclass(frozen=True, slots=True)
-class RemoteCaps:
+class RemoteCaps(Struct, frozen=True):
     """What names and sizes a backend can hold; the planner and scanner consult it."""
 
     case_sensitive: bool
@@ -57,8 +57,7 @@ class RemoteCaps:
     """True when listings carry the true content MD5 (so no download is needed to compare)."""
 
 
-@dataclass(frozen=True, slots=True)
-class UploadResult:
+class UploadResult(Struct, frozen=True):
     """What an upload produced: the new remote entry and the MD5 of the bytes actually sent."""
 
     entry: RemoteEntry

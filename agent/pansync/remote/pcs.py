@@ -18,11 +18,11 @@ import ipaddress
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+from msgspec import Struct
 from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
@@ -56,8 +56,7 @@ RATE_CODES = frozenset({31034, 31326})
 """"hit frequence control" and "anti hotlinking": slow down, then retry."""
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoints:
+class Endpoints(Struct, frozen=True):
     """Base URLs (scheme://host[:port][/prefix]) of the four services PCS clients talk to."""
 
     pcs: str
@@ -104,8 +103,7 @@ REAL_ENDPOINTS = Endpoints(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class RetryPolicy(Struct, frozen=True):
     """How hard to try before giving up; tests shrink the waits."""
 
     attempts: int = 6
