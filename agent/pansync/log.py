@@ -7,8 +7,9 @@ log is each room's business. Several processes appending to one log file is fine
 of them at the same moment may lose a few lines (a stdlib limitation).
 
 structlog is imported on the first event that some output takes, not before: importing it costs
-~0.14 s (it pulls in asyncio, rich and pygments), as much as a whole no-op sync of 10,000 files,
-and a command that has nothing to log should not pay it. Until then `get_logger` hands out
+~0.1 s (it pulls in asyncio, rich and pygments), a third of a whole no-op sync of 10,000 files,
+and a command that has nothing to log should not pay it; a command that logs imports it without
+rich (`_import_handlers`), which halves that. Until then `get_logger` hands out
 `Logger`s that check the level through stdlib logging, and `configure_logging` installs one
 stand-in handler that builds the real ones from the first record that reaches it.
 """
@@ -140,10 +141,40 @@ class Logger:
 
     def _structlog(self) -> structlog.stdlib.BoundLogger:
         if self._real is None:
+            _import_handlers()
             from pansync import log_handlers
 
             self._real = log_handlers.structlog_logger(self._name, self._values)
         return self._real
+
+
+_UNUSED_BY_STRUCTLOG = ("rich",)
+"""What structlog imports when it finds it but PanSync never has it use: rich, for its pretty
+tracebacks (our renderers get `plain_traceback` and `format_exc_info`). With pygments, half of
+structlog's import time."""
+
+
+def _import_handlers() -> None:
+    """Import `pansync.log_handlers`, and so structlog, on first use.
+
+    In a process with one thread (a command, not the agent) nothing can import the modules of
+    `_UNUSED_BY_STRUCTLOG` while structlog is imported, so they are hidden from it (a `None` entry
+    in `sys.modules` is Python's way to make an import fail) and shown again after; structlog then
+    takes the fallbacks it has for their absence. Elsewhere, or when they are imported already,
+    structlog imports as it would."""
+    if "pansync.log_handlers" in sys.modules:
+        return
+    hide = [name for name in _UNUSED_BY_STRUCTLOG if name not in sys.modules]
+    if threading.active_count() > 1:
+        hide = []
+    for name in hide:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        import pansync.log_handlers  # noqa: F401 -- the import is the point
+    finally:
+        for name in hide:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
 
 
 def get_logger(name: str, **initial_values: Any) -> Logger:
@@ -232,6 +263,7 @@ def configure_logging(
     levels = ([console_level] if console else []) + ([file_level] if log_dir is not None else [])
 
     def build() -> list[logging.Handler]:
+        _import_handlers()
         from pansync import log_handlers
 
         out = (stream if stream is not None else sys.stderr) if console else None

@@ -245,3 +245,43 @@ def test_an_unwritable_log_file_is_said_once_and_the_console_goes_on(tmp_path: P
     (log_dir / LOG_FILE_NAME).mkdir()  # a folder where the file should be
     get_logger("pansync.test").info("still here")
     assert "still here" in stream.getvalue()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_structlog_is_imported_without_rich_only_when_no_other_thread_runs(
+    tmp_path: Path, threads: int
+) -> None:
+    """A command's first event imports structlog with rich hidden (half its import time); with a
+    second thread running, which might import rich meanwhile, nothing is hidden. Either way the
+    event is rendered in full, exception included, and rich imports afterwards."""
+    script = """
+import sys, threading
+from pathlib import Path
+from pansync.log import configure_logging, get_logger
+stop = threading.Event()
+if sys.argv[2] == "2":
+    threading.Thread(target=stop.wait).start()
+configure_logging(verbosity=1, log_dir=Path(sys.argv[1]), console=True, level="info")
+try:
+    raise OSError("磁盘已满")
+except OSError:
+    get_logger("pansync.first").exception("写入失败", path="报告，终稿.txt")
+print("rich" in sys.modules)
+stop.set()
+import rich.console
+"""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path), str(threads)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(threads == 2)
+    assert "写入失败" in done.stderr and "OSError: 磁盘已满" in done.stderr
+    (record,) = [json.loads(line) for line in (tmp_path / LOG_FILE_NAME).read_text("utf-8").splitlines()]
+    assert record["event"] == "写入失败" and record["path"] == "报告，终稿.txt"
+    assert "OSError: 磁盘已满" in record["exception"]
