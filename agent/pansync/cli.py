@@ -43,7 +43,7 @@ class Context:
 
     def config(self) -> Any:
         """The configuration, parsed once per version of the file (a sync asks three times)."""
-        from pansync.config import load_config
+        from pansync.config import CONFIG_CACHE_NAME, load_config
 
         try:
             st = self.config_path.stat()
@@ -55,7 +55,8 @@ class Context:
             return load_config(self.config_path, env=self.env)  # which says what is wrong, and where
         version = (st.st_ino, st.st_mtime_ns, st.st_size)
         if self._config is None or self._config[0] != version:
-            self._config = (version, load_config(self.config_path, env=self.env))
+            cache = self.locs.state_dir / CONFIG_CACHE_NAME
+            self._config = (version, load_config(self.config_path, env=self.env, cache=cache))
         return self._config[1]
 
     def folders(self, name: str | None) -> list[Any]:
@@ -167,7 +168,8 @@ def init(ctx: Context, name: str, local: str | None, remote: str | None, remark:
     Example:
       pansync init --local ~/文档/同步 --remote file:///mnt/nas/pansync
     """
-    from pansync.config import add_folder, ensure_config, parse_remote_url
+    from pansync.config import parse_remote_url
+    from pansync.config_file import add_folder, ensure_config
 
     with _errors():
         local_path = Path(local).expanduser() if local else Path.home() / "PanSync"

@@ -22,13 +22,11 @@ from pansync.config import (
     RemoteSpec,
     SyncConfig,
     TransferConfig,
-    add_folder,
     default_client_name,
-    default_config_text,
-    ensure_config,
     load_config,
     parse_remote_url,
 )
+from pansync.config_file import add_folder, default_config_text, ensure_config
 from pansync.errors import ConfigError
 from pansync.units import FractionOrCount, TimeWindow
 
