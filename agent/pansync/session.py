@@ -2,14 +2,13 @@
 record, release. The one-shot `pansync sync` and the agent's worker both run it.
 
 It reads as the loop it is: `FolderSync.run` → `_round` (scan, plan, execute) until a round has
-nothing left to do. Safety rails that need more than one tree live here: the missing-root checks
-and the mass-delete guard (DESIGN §2). Limit: wires the rooms together; each decision and each byte
-moved belongs to `plan` and `execute`.
+nothing left to do. The mass-delete guard lives here (DESIGN §2); the missing-root checks (`roots`)
+run before the lock. Limit: wires the rooms together; each decision and each byte moved belongs to
+`plan` and `execute`, the shared index's reading and commit to `folder_index`.
 """
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 import uuid
@@ -38,19 +37,16 @@ from pansync.config import Config, FolderConfig
 from pansync.crashpoints import crash_point
 from pansync.errors import (
     FolderError,
-    IndexCorrupt,
     ItemError,
     ListingError,
-    LockLost,
     MassDeleteRefused,
     RemoteError,
-    RootMissing,
     UnsafePath,
 )
 from pansync.execute import ExecReport, Executor, TransferSink
+from pansync.folder_index import FolderIndex
 from pansync.ignore import IGNORE_FILE, IgnoreRules
-from pansync.index import IndexHeader, IndexTooNew, SharedIndex, decode_index
-from pansync.index_store import UNREADABLE, commit_index, read_index_file
+from pansync.index import SharedIndex
 from pansync.lock import Lease
 from pansync.log import get_logger
 from pansync.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
@@ -59,8 +55,9 @@ from pansync.paths import Locations
 from pansync.plan import Conflict, Plan, PlanOptions, plan
 from pansync.remote.base import Remote
 from pansync.remote_tree import list_remote, listing_ahead, take
+from pansync.roots import ROOT_MARKER, check_roots, mark_local_root
 from pansync.scan import ScanIssue, ScanResult, hash_deferred, scan_local
-from pansync.shared_index import changed_entries, committed_deletions, delta_fits, next_entries
+from pansync.shared_index import committed_deletions
 from pansync.state import StateStore
 from pansync.synced_view import SyncedView
 from pansync.trash import LocalTrash, new_batch_name, purge_cloud_trash
@@ -69,26 +66,12 @@ __all__ = ["FolderResult", "FolderSync", "SyncOptions", "folder_state_path", "lo
 
 log = get_logger("pansync.session")
 
-ROOT_MARKER = ".pansync.root"
-"""In the local root: says which folder pairing this directory belongs to (DESIGN §2, missing root)."""
-
-SEEN_GENERATION = "index_generation"
-"""State meta: the shared index generation this client's last sync ended at (scoped syncs need it)."""
-
-INDEX_PENDING = "index_pending"
-"""State meta, "1" from before a batch executes until its index is committed: a sync that finds it
-set (the last one crashed or lost its lease after executing) syncs the whole folder and commits the
-whole index, even with nothing to do, so no executed change stays out of the index."""
-
 CLIENT_REFRESH_S = 600.0
 """How old this client's record in the cloud may grow before a sync writes it again (unchanged
 otherwise): `pansync clients` shows "last seen" to the ten minutes, and a sync that changed nothing
 makes no write to the cloud for it (on Baidu, two requests fewer)."""
 REGISTERED = "client_registered"
 """State key: this computer's time and the record's texts at the last registration."""
-
-REMOTE_MARKER = ".config/folder.json"
-"""Under the remote's `.pansync/`: its presence says the remote was set up by PanSync."""
 
 MAX_ROUNDS = 4
 """A sync re-plans after executing until a round is empty; more rounds than this means churn."""
@@ -157,15 +140,6 @@ def load_client_id(state_dir: Path) -> str:
     return value
 
 
-def _marked_id(marker: Path) -> str | None:
-    """The folder id a root marker names; None when it is missing or unreadable."""
-    try:
-        found = json.loads(marker.read_text(encoding="utf-8")).get("folder_id")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return found if isinstance(found, str) else None
-
-
 def folder_state_path(locs: Locations, folder: str) -> Path:
     return locs.state_dir / "folders" / folder / "state.sqlite3"
 
@@ -194,20 +168,11 @@ class FolderSync:
         self.state = StateStore(folder_state_path(locs, folder.name))
         self.local_trash = LocalTrash(locs.state_dir / "trash" / folder.name)
         self.log = log.bind(folder=folder.name)
-        self._index: SharedIndex | None = None
-        self._index_bytes: bytes | None = None
-        self._index_rebuild = False
-        """The index as read under the lock, header verified, entries decoded on first use."""
-        self._index_header: IndexHeader | None = None
-        self._delta_base = False
-        """The index this sync began from is this client's last commit or one it synced to, and
-        nothing it executed since is uncommitted: a commit may append the batch's changes."""
-        self.index_generation = 0
         self._frozen: set[str] = set()
-        self._index_issues: list[ScanIssue] = []
         self._settled = False
         self._scope: frozenset[str] | None = None
         self.synced = SyncedView(self.state)
+        self.shared = FolderIndex(self.remote, self.state, self.synced, self.client_id, self.log)
 
     def close(self) -> None:
         self.state.close()
@@ -223,11 +188,7 @@ class FolderSync:
             batch = new_batch_name(self.config.client.name, now)
             crash_point("holding-lock")
             self._clean_temps()
-            self._load_index(result)
-            pending = self.state.get_meta(INDEX_PENDING) == "1"
-            self._delta_base = not pending and self.state.get_meta(SEEN_GENERATION) == str(
-                self.index_generation
-            )
+            pending = self.shared.load()
             self.synced.begin()
             self._scope = None if pending else self._scope_for(options, first_sync)
             executed = False
@@ -241,13 +202,15 @@ class FolderSync:
                     break  # every action done as planned: a verification round would find nothing
             result.scoped = self._scope is not None
             if not options.dry_run:
-                committed = True
-                if executed or pending or self.index_generation <= 0 or self._index_rebuild:
-                    committed = self._commit_index(result, lease)
-                if committed:
-                    self.state.set_meta(SEEN_GENERATION, str(self.index_generation))
-                    self.state.set_meta(INDEX_PENDING, "0")
-                result.issues += [i for i in self._index_issues if i not in result.issues]  # found late
+                failed = None
+                if executed or pending or self.shared.generation <= 0 or self.shared.rebuild:
+                    keep = set(self._frozen) | {f.rel_path for f in result.failed}
+                    failed = self.shared.commit(lease, keep=keep, scope=self._scope)
+                if failed is None:
+                    self.shared.committed()
+                else:
+                    result.failed.append(failed)
+                result.issues += [i for i in self.shared.issues if i not in result.issues]  # found late
                 self._register_client()
                 self._after_sync(result, now)
                 self._save_synced_snapshot()
@@ -264,9 +227,15 @@ class FolderSync:
         matches the synced tree, as far as PanSync's writers go. Edits made in the cloud outside
         PanSync are the poller's to find; it asks for a full sync when it does."""
         scope = options.scope
-        if not scope or first_sync or options.dry_run or self.index_generation <= 0 or len(scope) > SCOPE_MAX:
+        if (
+            not scope
+            or first_sync
+            or options.dry_run
+            or self.shared.generation <= 0
+            or len(scope) > SCOPE_MAX
+        ):
             return None
-        if self.state.get_meta(SEEN_GENERATION) != str(self.index_generation):
+        if not self.shared.synced_to_this():
             return None
         if any(key in ("", IGNORE_FILE, ROOT_MARKER) for key in scope):
             return None
@@ -287,7 +256,7 @@ class FolderSync:
             )
 
         def index() -> SharedIndex | None:
-            return self.index  # decoded only if the listing needs it
+            return self.shared.entries  # decoded only if the listing needs it
 
         with listing_ahead(self.remote, index, synced, ignore) if scope is None else nullcontext() as child:
             if options.dry_run and not synced and not self.root.exists():
@@ -334,13 +303,13 @@ class FolderSync:
                 committed_deletions=(
                     frozenset()  # nothing synced is gone: the index's entries are not needed
                     if synced.keys() <= remote_tree.keys()
-                    else committed_deletions(self.index, synced, remote_tree)
+                    else committed_deletions(self.shared.entries, synced, remote_tree)
                 ),
                 to_remote_name=self.remote.to_remote_name,
                 quiet=_intersect(listed.unchanged, scan.unchanged),
             ),
         )
-        result.issues = self._index_issues + issues
+        result.issues = self.shared.issues + issues
         for issue in issues:
             self.log.warning("skipped", path=issue.rel_path, reason=issue.message)
         if not decided.actions:
@@ -361,7 +330,7 @@ class FolderSync:
             result.dry_run_lines.extend(describe(action) for action in decided.actions)
             return True
         self.log.info("plan", actions=len(decided.actions), conflicts=len(decided.conflicts))
-        self.state.set_meta(INDEX_PENDING, "1")
+        self.shared.executing()
         report = self._execute(decided, batch, heartbeat)
         result.failed = report.failed
         result.uploaded_bytes += report.uploaded_bytes
@@ -428,171 +397,22 @@ class FolderSync:
                 continue
             self.state.remove_temps([(side, path)])
 
-    # -- the shared index ---------------------------------------------------------------------------
-
-    def _load_index(self, result: FolderResult) -> None:
-        """Read the index under the lock; an unreadable one is rebuilt at commit, never trusted."""
-        self._index_issues = []
-        self._index = self._index_bytes = self._index_header = None
-        self._index_rebuild = False
-        try:
-            found = read_index_file(self.remote)
-        except IndexTooNew:
-            raise
-        except IndexCorrupt as exc:
-            self._index_unreadable(exc)
-            return
-        if found is None:
-            self.index_generation, self._index_header, self._index_bytes = 0, None, None
-        else:
-            self._index_header, self._index_bytes = found
-            self.index_generation = self._index_header.generation
-
-    @property
-    def index(self) -> SharedIndex | None:
-        """The shared index's entries, decoded when first asked for (a no-op sync never asks)."""
-        if self._index_bytes is not None:
-            data, self._index_bytes = self._index_bytes, None
-            try:
-                self._index = decode_index(data)
-            except IndexCorrupt as exc:  # the checksum held: a writer's bug, rebuilt as any damage
-                self._index_unreadable(exc, header_ok=True)
-        return self._index
-
-    def _index_unreadable(self, exc: IndexCorrupt, *, header_ok: bool = False) -> None:
-        """Rebuild the index from this sync. A header that was read keeps its generation (the
-        commit's fencing finds it again); an unreadable one counts as `UNREADABLE`."""
-        self.log.error("shared index unreadable; rebuilding it from this sync", error=exc.message)
-        self._index_issues.append(ScanIssue(".pansync/.index.dat", f"{exc.message}; rebuilt from a listing"))
-        self._index = self._index_bytes = None
-        self._index_rebuild = True
-        if not header_ok:
-            self.index_generation = UNREADABLE
-
-    def _commit_index(self, result: FolderResult, lease: Lease) -> bool:
-        keep = set(self._frozen) | {f.rel_path for f in result.failed}
-        if self._scope is None:
-            self.synced.whole()  # up to date first: past `PATCH_MAX` writes it is read again whole
-        if self._may_append():
-            return self._commit_delta(result, lease, keep)
-        old = self.index  # decoded first: a failure there makes this a rebuild (a new generation base)
-        generation = self.index_generation + 1 if self.index_generation >= 0 else self.remote.server_time_ns()
-        scope = self._scope if old is not None else None  # a rebuild starts from the whole synced tree
-        entries = next_entries(
-            old,
-            self._synced_for(scope),
-            keep=keep,
-            client_id=self.client_id,
-            generation=generation,
-            now_ns=self.remote.server_time_ns(),
-            scope=scope,
-        )
-        # The decoded index is done with: its columns would sit beside the new ones while they encode.
-        del old
-        self._index = None
-        return self._commit(result, lease, SharedIndex(generation, self.client_id, 0, entries), delta=False)
-
-    def _may_append(self) -> bool:
-        """Whether this commit may append the batch's changes (`shared_index.changed_entries`):
-        a whole-folder sync that began from an index it knows it matches, with every change it made
-        recorded in `synced.before`, and room left in the file (`shared_index.delta_fits`)."""
-        header = self._index_header
-        return (
-            self._delta_base
-            and self.synced.before is not None
-            and self._scope is None
-            and not self._index_rebuild
-            and header is not None
-            and header.generation == self.index_generation > 0
-            and delta_fits(header, len(self.synced.changed))
-        )
-
-    def _commit_delta(self, result: FolderResult, lease: Lease, keep: set[str]) -> bool:
-        generation = self.index_generation + 1
-        synced = self.synced.whole()
-        before = self.synced.before
-        assert before is not None  # `_may_append` saw to it
-        entries = changed_entries(
-            self.synced.changed,
-            before,
-            synced,
-            keep=keep,
-            client_id=self.client_id,
-            generation=generation,
-            now_ns=self.remote.server_time_ns(),
-        )
-        if not entries:  # the batch changed no record the index keeps: nothing to commit
-            return True
-        return self._commit(result, lease, SharedIndex(generation, self.client_id, 0, entries), delta=True)
-
-    def _commit(self, result: FolderResult, lease: Lease, index: SharedIndex, *, delta: bool) -> bool:
-        try:
-            commit_index(
-                self.remote, index, expected_generation=self.index_generation, lease=lease, delta=delta
-            )
-        except LockLost as exc:
-            self.log.error("index not committed", error=exc.message)
-            result.failed.append(ItemError(".pansync/.index.dat", exc.message))
-            return False
-        self.index_generation = index.generation
-        return True
-
     # -- safety rails -------------------------------------------------------------------------------
 
     def _check_roots(self, first_sync: bool, options: SyncOptions) -> None:
-        marker = self.root / ROOT_MARKER
-        folder_id = self.state.folder_id()
-        if self.root.exists() and not self.root.is_dir():
-            raise RootMissing(
-                f"{self.root} is a file, not a folder. Nothing was synced or deleted; move the file "
-                "away, or point the folder's `local:` at a folder."
-            )
-        if first_sync:
-            if options.dry_run:
-                return
-            try:
-                self.root.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise RootMissing(f"cannot create the sync root {self.root}: {exc.strerror}") from exc
-            if _marked_id(marker) != folder_id:  # a marker of a lost state: this pairing adopts the root
-                self._write_marker(marker, folder_id)
-        else:
-            if not self.root.is_dir():
-                raise RootMissing(
-                    f"{self.root} is missing (an unmounted disk?). Nothing was deleted; mount it, "
-                    "or run `pansync init` to set the folder up again."
-                )
-            if _marked_id(marker) != folder_id:
-                raise RootMissing(
-                    f"{self.root} lacks its PanSync marker ({ROOT_MARKER}): it may be an empty mount "
-                    f"point or another folder. Nothing was deleted. If it is the right folder, run "
-                    f"`pansync init --folder {self.folder.name} --remark`."
-                )
-        if not self.remote.exists():
-            if not first_sync:
-                raise RootMissing(
-                    f"the remote {self.remote.url} is not reachable or is gone (unmounted?). "
-                    "Nothing was deleted."
-                )
-            if not options.dry_run:
-                self.remote.ensure_root()
-        if self.remote.read_meta(REMOTE_MARKER) is None:
-            if not first_sync:
-                raise RootMissing(
-                    f"the remote {self.remote.url} has lost its {'.pansync'}/ folder since the last "
-                    "sync (a different account or a wiped folder?). Nothing was deleted."
-                )
-            if not options.dry_run:
-                info = {"created_by": self.config.client.name, "created_ns": self.remote.server_time_ns()}
-                self.remote.create_meta_exclusive(REMOTE_MARKER, json.dumps(info).encode())
-
-    def _write_marker(self, marker: Path, folder_id: str) -> None:
-        data = {"folder_id": folder_id, "folder": self.folder.name, "remote": self.remote.url}
-        marker.write_text(json.dumps(data, ensure_ascii=False) + "\n", encoding="utf-8")
+        check_roots(
+            self.root,
+            self.remote,
+            folder_id=self.state.folder_id(),
+            folder_name=self.folder.name,
+            client_name=self.config.client.name,
+            first_sync=first_sync,
+            dry_run=options.dry_run,
+        )
 
     def remark_root(self) -> None:
         """`pansync init --remark`: the user confirmed the root is the right folder."""
-        self._write_marker(self.root / ROOT_MARKER, self.state.folder_id())
+        mark_local_root(self.root, self.state.folder_id(), self.folder.name, self.remote.url)
 
     def _guard(self, decided: Plan, options: SyncOptions) -> None:
         deletions = decided.deletions

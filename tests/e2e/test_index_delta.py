@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pansync import session, shared_index, synced_view
+from pansync import folder_index, shared_index, synced_view
 from pansync.errors import LockLost
 from pansync.index import IndexHeader, decode_index, read_header
 from pansync.model import Kind
@@ -100,14 +100,14 @@ def test_a_batch_whose_commit_was_lost_is_committed_by_the_next_sync(
     _tree(alice)
     alice.sync()
     alice.write("笔记/第5章：草稿.md", "丢了的提交。".encode())
-    real = session.commit_index
+    real = folder_index.commit_index
 
     def lost(*args: object, **kwargs: object) -> object:
         raise LockLost("the lease lapsed before the commit (test)")
 
-    monkeypatch.setattr(session, "commit_index", lost)
+    monkeypatch.setattr(folder_index, "commit_index", lost)
     assert not alice.sync().converged  # executed, not committed
-    monkeypatch.setattr(session, "commit_index", real)
+    monkeypatch.setattr(folder_index, "commit_index", real)
     alice.write("笔记/第7章：草稿.md", "the watcher saw only this one")
     result = alice.sync(scope={"笔记/第7章：草稿.md"})  # as the agent asks: widened, written whole
     assert result.converged and not result.scoped

@@ -158,11 +158,11 @@ def test_a_case_twin_in_the_cloud_widens_to_a_full_sync(alice: Client, cloud: Pa
 def test_a_sync_that_finds_nothing_changed_never_decodes_the_index(
     alice: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pansync import session
+    from pansync import folder_index
 
     decoded: list[int] = []
-    real = session.decode_index
-    monkeypatch.setattr(session, "decode_index", lambda data: decoded.append(1) or real(data))
+    real = folder_index.decode_index
+    monkeypatch.setattr(folder_index, "decode_index", lambda data: decoded.append(1) or real(data))
     for i in range(5):
         alice.write(f"d/{i}.txt", str(i))
     alice.sync()
