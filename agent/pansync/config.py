@@ -97,17 +97,19 @@ def load_config(path: Path, *, env: Mapping[str, str] = os.environ, cache: Path 
     With `cache`, the settings come from that file when it holds those of this very text and
     environment (see the module's note), and are kept there after a parse."""
     text = read_config_text(path)
-    digest = _digest(path, text, env) if cache is not None else None
-    if cache is not None and digest is not None:
-        cached = _cached(cache, digest)
-        if cached is not None:
-            return cached
-    from pansync.config_file import parse_config
-
-    config = parse_config(text, path, env)
-    if cache is not None and digest is not None:
+    if cache is None or (digest := _digest(path, text, env)) is None:
+        return _parse(text, path, env)
+    config = _cached(cache, digest)
+    if config is None:
+        config = _parse(text, path, env)
         _keep(cache, digest, config)
     return config
+
+
+def _parse(text: str, path: Path, env: Mapping[str, str]) -> Config:
+    from pansync.config_file import parse_config  # ruamel, only when the cache cannot answer
+
+    return parse_config(text, path, env)
 
 
 def _digest(path: Path, text: str, env: Mapping[str, str]) -> bytes | None:

@@ -126,7 +126,7 @@ class FolderIndex:
         scope = scope if old is not None else None  # a rebuild starts from the whole synced tree
         entries = next_entries(
             old,
-            self.synced.whole() if scope is None else self.synced.around(scope),
+            self.synced.of(scope),
             keep=keep,
             client_id=self.client_id,
             generation=generation,

@@ -164,9 +164,8 @@ def _import_handlers() -> None:
     structlog imports as it would."""
     if "pansync.log_handlers" in sys.modules:
         return
-    hide = [name for name in _UNUSED_BY_STRUCTLOG if name not in sys.modules]
-    if threading.active_count() > 1:
-        hide = []
+    alone = threading.active_count() == 1
+    hide = [name for name in _UNUSED_BY_STRUCTLOG if alone and name not in sys.modules]
     for name in hide:
         sys.modules[name] = None  # type: ignore[assignment]
     try:

@@ -245,7 +245,7 @@ class FolderSync:
         self, result: FolderResult, batch: str, options: SyncOptions, heartbeat: Callable[[], None]
     ) -> bool:
         scope = self._scope
-        synced = self._synced_for(scope)
+        synced = self.synced.of(scope)
         ignore = IgnoreRules.for_root(self.root, self.folder.exclude)
         if ignore.problems:
             more = f" (and {len(ignore.problems) - 1} more)" if len(ignore.problems) > 1 else ""
@@ -349,10 +349,6 @@ class FolderSync:
             return remote_tree.__contains__
         folded = {key.casefold() for key in remote_tree}
         return lambda key: key.casefold() in folded
-
-    def _synced_for(self, scope: frozenset[str] | None) -> dict[str, SyncedEntry]:
-        """The synced tree as the state database holds it now, whole or around `scope`."""
-        return self.synced.whole() if scope is None else self.synced.around(scope)
 
     def _save_synced_snapshot(self) -> None:
         """After a whole-folder sync, keep the synced tree where the next one loads it fastest."""

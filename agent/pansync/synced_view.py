@@ -41,14 +41,14 @@ class SyncedView:
         self._tree = None
 
     @property
-    def loaded(self) -> bool:
-        return self._tree is not None
-
-    @property
     def before(self) -> Mapping[str, SyncedEntry | None] | None:
         """The records (None: no record) of every key in `changed` as this sync first read them;
         None when a second whole read came between (more than `PATCH_MAX` keys written)."""
         return self._before if self._before_whole else None
+
+    def of(self, scope: frozenset[str] | None) -> dict[str, SyncedEntry]:
+        """The tree a sync of `scope` compares against: `whole()`, or (scoped) `around(scope)`."""
+        return self.whole() if scope is None else self.around(scope)
 
     def around(self, scope: frozenset[str]) -> dict[str, SyncedEntry]:
         """The records of `scope`, what lies below it and its parents, read now."""
