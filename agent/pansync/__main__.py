@@ -1,5 +1,5 @@
 """`python -m pansync`: the same as the `pansync` command."""
 
-from pansync.cli import main
+from pansync.cli import program
 
-main()
+program()

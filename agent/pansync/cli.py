@@ -23,7 +23,7 @@ from pansync.errors import ConfigError, PanSyncError
 from pansync.output import err, error_line, is_terminal, out, rich_console
 from pansync.paths import Locations, locations, resolve_config_path
 
-__all__ = ["main"]
+__all__ = ["main", "program"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -448,3 +448,14 @@ def main() -> None:
         )
         sys.exit(3)
     sys.exit(code if type(code) is int else 0)  # `ctx.exit(n)`'s status; a command's return value is none
+
+
+def program() -> None:
+    """The `pansync` executable: `main`, then an exit without the interpreter's teardown
+    (`process_exit`). `main` itself raises `SystemExit`, for callers in the same process."""
+    from pansync.process_exit import leave
+
+    try:
+        main()
+    except SystemExit as exc:
+        leave(exc.code)
