@@ -22,7 +22,7 @@ FLUSH_FAILED = 120
 """CPython's own status when the standard streams cannot be flushed at exit."""
 
 
-def status_of(code: object) -> int:
+def status_of(code: str | int | None) -> int:
     """The status `sys.exit(code)` would give, its message (if any) written as Python writes it."""
     if code is None:
         return 0
@@ -32,7 +32,7 @@ def status_of(code: object) -> int:
     return 1
 
 
-def leave(code: object) -> NoReturn:
+def leave(code: str | int | None) -> NoReturn:
     """Exit with `code` as `sys.exit` would, skipping the teardown when this is the only thread."""
     if threading.active_count() > 1:
         sys.exit(code)
