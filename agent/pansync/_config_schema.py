@@ -8,8 +8,8 @@ these names (import them from there).
 
 from __future__ import annotations
 
+import os
 import re
-import socket
 import unicodedata
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -264,7 +264,8 @@ _NAME_CHARS = (
     r"A-Za-z0-9_.\-\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
     r"\U00020000-\U0002fa1f"
 )
-_NAME = re.compile(f"[{_NAME_CHARS}]{{1,64}}")
+_NAME = f"[{_NAME_CHARS}]{{1,64}}"
+"""Compiled on first use (`re`'s cache): a sync whose settings come from the cache never asks."""
 
 
 def check_name(value: object) -> str:
@@ -273,14 +274,14 @@ def check_name(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a name, got {value!r}; {hint}")
     name = unicodedata.normalize("NFC", value.strip())
-    if not _NAME.fullmatch(name) or name in (".", "..") or name.startswith("-"):
+    if not re.fullmatch(_NAME, name) or name in (".", "..") or name.startswith("-"):
         raise ValueError(f"{value!r} is not a valid name; {hint}")
     return name
 
 
 def default_client_name() -> str:
     """This machine's short host name, made a valid client name."""
-    host = socket.gethostname().split(".")[0]
+    host = os.uname().nodename.split(".")[0]
     return re.sub(f"[^{_NAME_CHARS}]", "-", host).strip("-")[:64] or "pansync-client"
 
 

@@ -46,13 +46,14 @@ from msgspec import Struct
 
 from pansync import interrupts
 from pansync.config import Config, FolderConfig
-from pansync.daemon import ControlServer, PidFile, Send, pid_path, socket_path
+from pansync.daemon import ControlServer, Send, socket_path
 from pansync.errors import PanSyncError
 from pansync.ignore import IgnoreRules
 from pansync.lock import force_unlock, read_lock
 from pansync.log import get_logger
 from pansync.model import SyncedEntry
 from pansync.paths import Locations
+from pansync.pidfile import PidFile, pid_path
 from pansync.poll import RemotePoller
 from pansync.remote.base import Remote
 from pansync.remote.factory import open_remote
@@ -165,7 +166,7 @@ class Agent:
         for folder in self.config.folders:
             remote = self._remote_factory(folder)
             runner = FolderSync(self.config, folder, self.locs, remote)
-            if runner.state.synced_count() == 0:
+            if not runner.state.has_synced():
                 folder.local.mkdir(parents=True, exist_ok=True)  # a first sync makes it; watch it now
             self._clear_own_dead_lock(remote, runner.client_id)
             queue = WorkQueue(queue_path(self.locs.state_dir, folder.name))

@@ -2,7 +2,8 @@
 
 `pansync status` shows what the agent says (or, when none runs, the queues it left on disk);
 `pansync sync` hands its work to a running agent instead of fighting it for the lock. Kept apart
-from the agent's commands (`cli_agent`) so that a sync imports only this.
+from the agent's commands (`cli_agent`) so that a sync imports only this, and of the agent's
+process only its pid file (`pidfile`) unless one runs.
 
 Limit: asks and reports; the socket is `daemon`'s, the agent `agent`'s.
 """
@@ -14,10 +15,10 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from pansync.daemon import request, request_stream, running_pid
 from pansync.errors import PanSyncError
 from pansync.output import err
 from pansync.paths import Locations
+from pansync.pidfile import running_pid
 from pansync.units import format_duration, format_size
 
 __all__ = ["AgentSyncFailed", "agent_status", "ask_agent_to_sync", "render_agent_status"]
@@ -39,6 +40,8 @@ def agent_status(locs: Locations, folders: Iterable[str] = ()) -> dict[str, Any]
     `{"running": bool, "pid", "uptime", "folders": {name: {state, queue, transfers, last_sync,
     next_run, last_error, failures, ...}}}`; times are Unix seconds.
     """
+    from pansync.daemon import request
+
     answer = request(locs, {"cmd": "status"}, timeout=5.0)
     if answer is not None and answer.get("ok"):
         answer.pop("ok", None)
@@ -109,7 +112,9 @@ def ask_agent_to_sync(
     `exit_code` 1 or 2, as `sync` exits) when the agent's sync did not fully succeed.
     """
     if running_pid(locs) is None:
-        return False
+        return False  # the usual case: answered without importing the socket's module
+    from pansync.daemon import request_stream
+
     answered, failed, broken = False, 0, False
     shown: set[str] = set()
     ask = {"cmd": "sync-now", "folder": folder, "wait": True, "force": force}

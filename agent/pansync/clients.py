@@ -12,9 +12,9 @@ unreadable, never fatal.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import re
-import socket
 from typing import Any
 
 from msgspec import Struct
@@ -63,7 +63,7 @@ class ClientInfo(Struct, frozen=True):
         """Fill `host` and `platform` from this machine (the one place that asks the OS)."""
         # Not `platform.platform()`: it runs `uname -p` in a subprocess, on every sync.
         system = f"{platform.system()}-{platform.release()}-{platform.machine()}"
-        return cls(client_id, name, socket.gethostname(), system, version)
+        return cls(client_id, name, os.uname().nodename, system, version)
 
 
 class ClientRecord(Struct, frozen=True):

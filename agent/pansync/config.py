@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -115,7 +114,7 @@ def _parse(text: str, path: Path, env: Mapping[str, str]) -> Config:
 def _digest(path: Path, text: str, env: Mapping[str, str]) -> bytes | None:
     """What the settings are made from, digested; None when the parsing code cannot be stat'ed."""
     here = Path(__file__).parent
-    parts: list[object] = [__version__, str(path), text, socket.gethostname()]
+    parts: list[object] = [__version__, str(path), text, os.uname().nodename]
     parts += [env.get(name, "") for name in ("HOME", "PANSYNC_BAIDU_ENDPOINT")]
     try:
         for name in _PARSING_CODE:

@@ -59,10 +59,11 @@ from pansync.plan import Plan
 from pansync.ratelimit import TokenBucket
 from pansync.remote.base import Remote
 from pansync.state import StateStore
+from pansync.transfer_sink import TransferSink
 from pansync.trash import LocalTrash as LocalTrashBin
 from pansync.trash import trash_path
 
-__all__ = ["ExecReport", "Executor", "TransferSink"]
+__all__ = ["ExecReport", "Executor"]
 
 log = get_logger("pansync.execute")
 
@@ -96,19 +97,6 @@ _ROUTINE = (Upload, Download, RemoteMkdir, LocalMkdir, Record, Forget)
 line (two handlers, redaction) costs more than uploading a small file to a local remote. Moves,
 renames and deletions stay at info, one line each: they are what a person looks for afterwards; the
 rest is summed up in one "executed" line per plan."""
-
-
-class TransferSink:
-    """Where transfer progress goes (rich bars, plain lines, status); the default ignores it."""
-
-    def start(self, key: str, direction: str, size: int) -> None:
-        pass
-
-    def advance(self, key: str, nbytes: int) -> None:
-        pass
-
-    def finish(self, key: str) -> None:
-        pass
 
 
 class ExecReport(Struct):

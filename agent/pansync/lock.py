@@ -31,7 +31,6 @@ import math
 import os
 import random
 import secrets
-import socket
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -355,7 +354,7 @@ class Lease:
         if not ttl_s > 0:
             raise ValueError("lock TTL must be positive")
         jitter = rng if rng is not None else random.Random()
-        host = host if host is not None else socket.gethostname()
+        host = host if host is not None else os.uname().nodename
         pid = pid if pid is not None else os.getpid()
         token = f"{rng.getrandbits(128):032x}" if rng is not None else secrets.token_hex(16)
         # generation and times are filled in for each attempt

@@ -10,8 +10,8 @@ import threading
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from pansync.execute import TransferSink
 from pansync.output import is_terminal, rich_console
+from pansync.transfer_sink import TransferSink
 from pansync.units import format_size
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ run before the lock. Limit: wires the rooms together; each decision and each byt
 
 from __future__ import annotations
 
-import socket
+import os
 import time
 import uuid
 from collections import Counter
@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from msgspec import Struct, field
 
@@ -43,7 +44,6 @@ from pansync.errors import (
     RemoteError,
     UnsafePath,
 )
-from pansync.execute import ExecReport, Executor, TransferSink
 from pansync.folder_index import FolderIndex
 from pansync.ignore import IGNORE_FILE, IgnoreRules
 from pansync.index import SharedIndex
@@ -60,7 +60,11 @@ from pansync.scan import ScanIssue, ScanResult, hash_deferred, scan_local
 from pansync.shared_index import committed_deletions
 from pansync.state import StateStore
 from pansync.synced_view import SyncedView
+from pansync.transfer_sink import TransferSink
 from pansync.trash import LocalTrash, new_batch_name, purge_cloud_trash
+
+if TYPE_CHECKING:
+    from pansync.execute import ExecReport
 
 __all__ = ["FolderResult", "FolderSync", "SyncOptions", "folder_state_path", "load_client_id"]
 
@@ -181,7 +185,7 @@ class FolderSync:
 
     def run(self, options: SyncOptions = SyncOptions()) -> FolderResult:
         result = FolderResult(self.folder.name)
-        first_sync = self.state.synced_count() == 0
+        first_sync = not self.state.has_synced()
         self._check_roots(first_sync, options)
         with self._locked(options) as lease:
             now = self.clock()
@@ -360,6 +364,8 @@ class FolderSync:
             self.log.warning("cannot save the synced tree's snapshot", error=str(exc))
 
     def _execute(self, decided: Plan, batch: str, heartbeat: Callable[[], None]) -> ExecReport:
+        from pansync.execute import Executor  # only a sync with something to do needs it
+
         executor = Executor(
             root=self.root,
             remote=self.remote,
@@ -412,9 +418,11 @@ class FolderSync:
 
     def _guard(self, decided: Plan, options: SyncOptions) -> None:
         deletions = decided.deletions
+        if options.force or deletions < MASS_DELETE_FLOOR:
+            return
         total = self.state.synced_file_count()  # of the whole folder, also when the sync is scoped
         limit = self.config.sync.max_delete
-        if options.force or deletions < MASS_DELETE_FLOOR or not limit.exceeded(deletions, total):
+        if not limit.exceeded(deletions, total):
             return
         raise MassDeleteRefused(
             f"this sync would delete {deletions} of {total} synced files in '{self.folder.name}', "
@@ -431,7 +439,7 @@ class FolderSync:
             self.remote,
             client_id=self.client_id,
             client_name=self.config.client.name,
-            host=socket.gethostname(),
+            host=os.uname().nodename,
             ttl_s=self.config.lock.ttl,
             wait_s=options.lock_wait_s,
         )

@@ -28,9 +28,9 @@ from msgspec import Struct, field
 
 from pansync.config import SyncConfig
 from pansync.errors import LockHeld, PanSyncError
-from pansync.execute import TransferSink
 from pansync.log import get_logger
 from pansync.session import SCOPE_MAX, FolderResult, SyncOptions
+from pansync.transfer_sink import TransferSink
 from pansync.units import TimeWindow
 from pansync.workqueue import Batch, WorkQueue
 

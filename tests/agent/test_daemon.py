@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from pansync.agent_client import agent_status, ask_agent_to_sync, render_agent_status
-from pansync.daemon import ControlServer, PidFile, Send, request, request_stream, socket_path
+from pansync.daemon import ControlServer, Send, request, request_stream, socket_path
 from pansync.paths import Locations
+from pansync.pidfile import PidFile
 from tests.agent.conftest import agent_cli, eventually, locs_of, reap_background_agent
 from tests.e2e.harness import Client
 

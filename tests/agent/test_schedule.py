@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from pansync.errors import ItemError, LockHeld, RootMissing
-from pansync.execute import TransferSink
 from pansync.session import FolderResult, SyncOptions
+from pansync.transfer_sink import TransferSink
 from pansync.units import parse_window
 from pansync.worker import FolderRuntime, Job, Schedule, Worker
 from pansync.workqueue import SOURCE_LOCAL, WorkQueue

@@ -112,6 +112,34 @@ def test_an_interrupt_before_the_command_starts_exits_130(
     assert "Interrupted." in err and "Aborted" not in err
 
 
+def test_a_sync_with_nothing_to_do_imports_no_executor_nor_agent_socket(
+    alice: Client, remote_kind: str
+) -> None:
+    """Start-up is most of a small folder's no-op: the executor, the agent's socket module and
+    what they pull in (threads, `subprocess`, `socket`) load only for a sync with work or an agent
+    to ask. The same command with a file to upload is the control: it imports the executor."""
+    watch = ("pansync.execute", "pansync.daemon", "subprocess", "ruamel.yaml", "structlog")
+    if remote_kind == "file":
+        watch += ("socket",)  # Baidu's remote speaks HTTP
+    probe = (
+        "import atexit, runpy, sys\n"
+        f"atexit.register(lambda: print(sorted(m for m in {watch!r} if m in sys.modules)))\n"
+        "sys.argv = ['pansync', 'sync']\n"
+        "runpy.run_module('pansync', run_name='__main__')\n"
+    )
+
+    def imported() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", probe], env=alice.env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()[-1]
+
+    alice.write("报告/第一章.txt", "初稿")
+    assert "'pansync.execute'" in imported()
+    assert imported() == "[]"
+
+
 def test_unknown_folder_is_a_clear_error(alice: Client) -> None:
     out = alice.cli("sync", "--folder", "nope")
     assert out.returncode == 2 and "nope" in out.stderr and "main" in out.stderr

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from pansync.execute import TransferSink
+from pansync.transfer_sink import TransferSink
 from tests.e2e.harness import Client, snapshot
 
 REMOTES = ["file", "baidu"]
