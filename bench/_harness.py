@@ -116,9 +116,19 @@ def make_tree(shared: Path, dest: Path, files: int, seed: int, big_mib: int | No
     return dest
 
 
+ROOT_MARKER = ".pansync.root"
+"""PanSync's marker in its copy of the tree: the mutation picks files at random, and a sync after
+the marker's deletion is PanSync refusing a root that may be an empty mount point, not a sync."""
+
+
 def mutate_tree(shared: Path, root: Path, count: int, seed: int) -> None:
-    """`mktree.py ROOT --mutate K --seed S`: modify K files, add K/2, delete K/4."""
+    """`mktree.py ROOT --mutate K --seed S`: modify K files, add K/2, delete K/4 (never PanSync's
+    root marker, which no user edits: it is put back as it was)."""
+    marker = root / ROOT_MARKER
+    kept = marker.read_bytes() if marker.exists() else None
     run([PYTHON, str(shared / "mktree.py"), str(root), "--mutate", str(count), "--seed", str(seed)])
+    if kept is not None and (not marker.exists() or marker.read_bytes() != kept):
+        marker.write_bytes(kept)
 
 
 def copy_tree(src: Path, dest: Path) -> None:
@@ -250,7 +260,7 @@ class PanSync(Tool):
     def reset(self) -> None:
         super().reset()
         with contextlib.suppress(FileNotFoundError):
-            (self.local / ".pansync.root").unlink()  # the next first sync marks the root anew
+            (self.local / ROOT_MARKER).unlink()  # the next first sync marks the root anew
         config = self.state / "config" / "config.yaml"
         config.parent.mkdir(parents=True)
         config.write_text(_PANSYNC_CONFIG.format(local=self.local, remote=self.remote.as_uri()))

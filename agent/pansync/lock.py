@@ -30,7 +30,6 @@ import json
 import math
 import os
 import random
-import secrets
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -356,7 +355,7 @@ class Lease:
         jitter = rng if rng is not None else random.Random()
         host = host if host is not None else os.uname().nodename
         pid = pid if pid is not None else os.getpid()
-        token = f"{rng.getrandbits(128):032x}" if rng is not None else secrets.token_hex(16)
+        token = f"{rng.getrandbits(128):032x}" if rng is not None else os.urandom(16).hex()
         # generation and times are filled in for each attempt
         identity = LockRecord(client_id, client_name, host, pid, token, 0, 0, 0, float(ttl_s))
         contender = _Contender(remote, identity, _read_fence(remote), ttl_s, settle_s, clock, sleep)

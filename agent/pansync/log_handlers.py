@@ -45,11 +45,24 @@ class _RedactingFormatter(structlog.stdlib.ProcessorFormatter):
 
 
 class _PrivateRotatingFileHandler(RotatingFileHandler):
-    """Creates each log file with mode 0600: logs name private paths and files."""
+    """Creates each log file with mode 0600: logs name private paths and files.
+
+    Renders each record once: stdlib's `shouldRollover` formats a record to measure it and `emit`
+    formats it again (the processors, the redaction, the JSON), both under the handler's lock."""
+
+    _last: tuple[logging.LogRecord, str] | None = None
 
     def _open(self) -> TextIOWrapper:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         return open(fd, "a", encoding=self.encoding, errors=self.errors)
+
+    def format(self, record: logging.LogRecord) -> str:
+        last = self._last
+        if last is not None and last[0] is record:
+            return last[1]
+        line = super().format(record)
+        self._last = (record, line)
+        return line
 
 
 def _shared_processors() -> list[Processor]:

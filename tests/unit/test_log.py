@@ -239,6 +239,36 @@ def test_the_first_record_reaches_every_other_handler_once(tmp_path: Path) -> No
     assert events == ["first 记录", "second"]
 
 
+def test_each_record_is_rendered_once_and_the_file_still_rotates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stdlib's rotating handler formats a record to measure it and again to write it; ours
+    renders it once, and a file past its size still rolls over to `pansync.log.1`."""
+    from pansync import log_handlers
+
+    monkeypatch.setattr(log_handlers, "_FILE_MAX_BYTES", 600)
+    rendered: list[str] = []
+    real = log_handlers._RedactingFormatter.format
+
+    def counted(self: logging.Formatter, record: logging.LogRecord) -> str:
+        rendered.append(record.getMessage())
+        return real(self, record)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(log_handlers._RedactingFormatter, "format", counted)
+    configure_logging(verbosity=0, log_dir=tmp_path, console=False)
+    log = get_logger("pansync.test")
+    for n in range(8):
+        log.info("已上传", path=f"报告/第{n}章.txt", access_token=SECRETS[0])
+    assert len(rendered) == 8
+    lines = [
+        line
+        for name in (LOG_FILE_NAME, LOG_FILE_NAME + ".1")
+        for line in (tmp_path / name).read_text("utf-8").splitlines()
+    ]
+    assert sorted(json.loads(line)["path"] for line in lines)[-1] == "报告/第7章.txt"
+    assert (tmp_path / (LOG_FILE_NAME + ".1")).exists() and SECRETS[0] not in "".join(lines)
+
+
 def test_an_unwritable_log_file_is_said_once_and_the_console_goes_on(tmp_path: Path) -> None:
     log_dir = tmp_path / "logs"
     configure_logging(verbosity=1, log_dir=log_dir, console=True, stream=(stream := io.StringIO()))

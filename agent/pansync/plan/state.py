@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from msgspec import Struct
@@ -16,6 +15,10 @@ from pansync.model import LocalEntry, RemoteEntry, SyncedEntry
 from pansync.names import ancestors, ancestors_of, case_conflict_name, conflict_copy_name, is_under
 
 __all__ = ["Below", "Conflict", "PlanOptions", "PlannerState", "rebase_name"]
+
+
+_Trees = tuple[dict[str, LocalEntry], dict[str, RemoteEntry], dict[str, SyncedEntry]]
+"""The planner's own copies of the local, remote and synced trees."""
 
 
 def _identity(key: str) -> str:
@@ -82,26 +85,35 @@ class Below:
             parents.update(ancestors(key))
 
 
-@dataclass
 class PlannerState:
     """The three trees as given, read-only (`MappingProxyType`), until a pass must change them:
     `_own` then copies them once. A sync that finds no move, rename or frozen path copies nothing
-    (three 100,000-entry dicts and a set of every name, 20 MB at the peak of a no-op)."""
+    (three 100,000-entry dicts and a set of every name, 20 MB at the peak of a no-op).
 
-    options: PlanOptions
-    local: Mapping[str, LocalEntry]
-    remote: Mapping[str, RemoteEntry]
-    synced: Mapping[str, SyncedEntry]
-    actions: list[Action] = field(default_factory=list)
-    conflicts: list[Conflict] = field(default_factory=list)
-    moved_local: set[str] = field(default_factory=set)
-    local_moves: list[tuple[str, str]] = field(default_factory=list)
-    sequence: int = 0
-    below: Below = field(default_factory=Below)
-    file_counts: dict[str, int] | None = None
-    """Synced files below each folder, counted once in the merge (`_files_under`)."""
-    _taken: set[str] | None = None
-    _owned: tuple[dict[str, LocalEntry], dict[str, RemoteEntry], dict[str, SyncedEntry]] | None = None
+    A plain class, not a dataclass: its generated methods cost ~1 ms of every command's start-up,
+    and nothing compares or prints planner states."""
+
+    def __init__(
+        self,
+        options: PlanOptions,
+        local: Mapping[str, LocalEntry],
+        remote: Mapping[str, RemoteEntry],
+        synced: Mapping[str, SyncedEntry],
+    ) -> None:
+        self.options = options
+        self.local = local
+        self.remote = remote
+        self.synced = synced
+        self.actions: list[Action] = []
+        self.conflicts: list[Conflict] = []
+        self.moved_local: set[str] = set()
+        self.local_moves: list[tuple[str, str]] = []
+        self.sequence = 0
+        self.below = Below()
+        self.file_counts: dict[str, int] | None = None
+        """Synced files below each folder, counted once in the merge (`_files_under`)."""
+        self._taken: set[str] | None = None
+        self._owned: _Trees | None = None
 
     @property
     def taken(self) -> set[str]:
@@ -112,7 +124,7 @@ class PlannerState:
             self._taken = {fold(key) for tree in (self.local, self.remote, self.synced) for key in tree}
         return self._taken
 
-    def _own(self) -> tuple[dict[str, LocalEntry], dict[str, RemoteEntry], dict[str, SyncedEntry]]:
+    def _own(self) -> _Trees:
         """The trees as the planner's own dicts, copied on the first call."""
         if self._owned is None:
             _ = self.taken  # the names as given, before any pass moves one
