@@ -36,6 +36,23 @@ def test_init_without_remote_uses_a_local_cloud_and_says_so(tmp_path: Path) -> N
     assert (tmp_path / "home" / "data" / "cloud" / "main" / "你好.txt").read_text() == "世界"
 
 
+def test_the_installed_executable_syncs_and_exits_with_the_commands_status(alice: Client) -> None:
+    """The `pansync` console script (`cli.program`, which ends without the interpreter's teardown)
+    prints the whole result into a pipe and exits with the command's status, 0 or 2."""
+    exe = Path(sys.executable).with_name("pansync")
+    if not exe.exists():
+        pytest.skip("pansync is not installed beside this Python (`pip install -e .` puts it there)")
+    env = {k: v for k, v in alice.env.items() if k != "PYTHONUNBUFFERED"}  # a pipe's block buffer
+    alice.write("项目/说明.txt", "第一版")
+    done = subprocess.run([str(exe), "sync"], env=env, capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.rstrip().endswith("main: in sync (2 actions, 0 conflicts, 0 skipped, 0 failed)")
+    refused = subprocess.run(
+        [str(exe), "sync", "--folder", "不存在"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert refused.returncode == 2 and "'不存在'" in refused.stderr
+
+
 def test_version_help_and_examples() -> None:
     out = subprocess.run([sys.executable, "-m", "pansync", "--version"], capture_output=True, text=True)
     assert out.stdout.startswith("pansync, version ")
