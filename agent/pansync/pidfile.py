@@ -65,7 +65,7 @@ def read_pid(path: Path) -> int | None:
         return None
 
 
-def is_locked(path: Path) -> bool:
+def _is_locked(path: Path) -> bool:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -82,4 +82,4 @@ def is_locked(path: Path) -> bool:
 def running_pid(locs: Locations) -> int | None:
     """The pid of this PANSYNC_HOME's running agent, or None (a stale pid file counts as none)."""
     path = pid_path(locs)
-    return read_pid(path) if is_locked(path) else None
+    return read_pid(path) if _is_locked(path) else None
