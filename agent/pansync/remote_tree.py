@@ -8,15 +8,18 @@ caller scans the local folder: the two walks then take one core each.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
+from itertools import chain
 from operator import itemgetter
 from stat import S_ISDIR, S_ISREG
+from typing import Any
 
 from msgspec import Struct, field
 
 from pansync import forked
 from pansync.errors import ItemError, ListingError, RemoteError, UnsafePath
+from pansync.folder_digests import DigestRow, digest_of
 from pansync.gc_pause import gc_paused
 from pansync.ignore import IgnoreRules, builtin_match
 from pansync.index import SharedIndex
@@ -44,8 +47,6 @@ FORK_MIN = 5000
 PART_ROWS = 4096
 """Entries per part sent from the child (see `forked`)."""
 
-_Part = tuple[list[str], list[tuple[str, str, bool, int, int, str, str]], list[tuple[str, str]], list[str]]
-
 
 class RemoteTree(Struct):
     tree: dict[str, RemoteEntry] = field(default_factory=dict)
@@ -54,6 +55,11 @@ class RemoteTree(Struct):
     """Keys left alone on both sides this time (unreadable, unsafe or ambiguous in the cloud)."""
     unchanged: set[str] = field(default_factory=set)
     """Keys whose entry is the one their synced record describes: the planner's `quiet` hint."""
+    digests: dict[str, bytes] = field(default_factory=dict)
+    """The digests of the folders found clean (`folder_digests`), where the listing compared them."""
+    quiet: bool = False
+    """Every folder was found clean by its digest and the listing holds as many entries as the
+    synced tree: the cloud is the synced tree (`tree` is left empty when the caller said so)."""
 
     def skipper(self, from_remote_name: Callable[[str], str]) -> Callable[[str, str], None]:
         """Where the backend reports an entry it passed over (a symlink on a NAS): reported and left
@@ -80,7 +86,7 @@ def list_remote(
     result = RemoteTree()
     if hasattr(remote, "on_skip"):
         remote.on_skip = result.skipper(remote.from_remote_name)
-    _judge(result, _listing(remote, synced, scope), remote, index, synced, ignore)
+    _judge(result, _listing(remote, synced, scope), remote, index, lambda: synced, ignore)
     return result
 
 
@@ -89,11 +95,21 @@ def _judge(
     listing: Iterable[RemoteEntry],
     remote: Remote,
     index: Callable[[], SharedIndex | None],
-    synced: dict[str, SyncedEntry],
+    records: Callable[[], dict[str, SyncedEntry]],
     ignore: IgnoreRules,
 ) -> None:
     """Turn listed entries into the tree's keys and entries, in listing order (a twin listed second
-    is the one reported), each file with its true MD5."""
+    is the one reported), each file with its true MD5. The synced tree is asked for only when
+    there is an entry to judge (a listing of clean folders may yield none).
+
+    A folder listed under its synced name and identity keeps its record's mtime: a folder's mtime
+    moves with every change inside it, and nothing is decided by it."""
+    listing = iter(listing)
+    first = next(listing, None)
+    if first is None:
+        return
+    listing = chain((first,), listing)
+    synced = records()
     tree, issues, frozen, unchanged = result.tree, result.issues, result.frozen, result.unchanged
     by_id: dict[str, SyncedEntry] | None = None  # built on the first file not at its synced key
     trusted = remote.caps.trusted_md5
@@ -130,6 +146,11 @@ def _judge(
                 and at_key.remote_id == entry.remote_id
                 and at_key.remote_name == name
             ):
+                if key == name:
+                    key = name = at_key.remote_name  # the synced tree's string: shared, not copied
+                entry = RemoteEntry(
+                    name, dir_kind, entry.size, at_key.remote_mtime_ns, entry.remote_id, entry.md5
+                )
                 unchanged.add(key)
         else:
             record = at_key
@@ -166,34 +187,55 @@ def _judge(
 def listing_ahead(
     remote: Remote,
     index: Callable[[], SharedIndex | None],
-    synced: dict[str, SyncedEntry],
+    records: Callable[[], dict[str, SyncedEntry]],
     ignore: IgnoreRules,
+    *,
+    count: int,
+    digests: Mapping[str, bytes] | None = None,
 ) -> AbstractContextManager[forked.Ahead | None]:
-    """Start the whole listing in a child now, when that is worth it (a large local-folder remote);
-    `take` then turns the child's answer back into the tree that `list_remote` gives."""
-    if not isinstance(remote, LocalRemote) or len(synced) < FORK_MIN:
+    """Start the whole listing in a child now, when that is worth it (a large local-folder remote:
+    `count` synced entries); `take` then turns the child's answer back into the tree that
+    `list_remote` gives. `records` gives the synced tree in the child, read there only if a folder
+    is not clean by its stored digest (`digests`, for a synced tree of `count` entries)."""
+    if not isinstance(remote, LocalRemote) or count < FORK_MIN:
         return nullcontext()
 
-    def work() -> Iterator[_Part]:
+    def work() -> Iterator[Any]:
         # Paused in the child above all: a collection writes to every object it scans, and so would
         # copy the parent's synced tree page by page into the child.
         with gc_paused():
             listed = RemoteTree()
             remote.on_skip = listed.skipper(remote.from_remote_name)
-            quiet: list[str] = []
-            _judge(listed, _quiet_listing(remote, synced, ignore, quiet), remote, index, synced, ignore)
-        return _flatten(listed, synced, quiet)
+            walk = _QuietWalk(records, digests)
+            _judge(listed, _quiet_listing(remote, ignore, walk), remote, index, walk.records, ignore)
+            listed.quiet = walk.busy == 0 and walk.entries == count and not listed.issues
+        return _flatten(listed, walk)
 
     return forked.ahead(work)
 
 
-def take(ahead: forked.Ahead | None, remote: Remote, synced: dict[str, SyncedEntry]) -> RemoteTree | None:
-    """The child's listing, or None when there was no child or it failed (list in-process then)."""
+def take(
+    ahead: forked.Ahead | None,
+    remote: Remote,
+    records: Callable[[], dict[str, SyncedEntry]],
+    *,
+    tree_needed: bool = True,
+) -> RemoteTree | None:
+    """The child's listing, or None when there was no child or it failed (list in-process then).
+    When the cloud is the synced tree (`quiet`) and the caller said it needs no `tree_needed`, the
+    tree is left empty and the synced tree is not asked for."""
     if ahead is None:
         return None
     result = RemoteTree()
     kinds = (Kind.FILE, Kind.DIR)
     try:
+        parts = ahead.parts()
+        result.quiet, result.digests = next(parts)
+        if result.quiet and not tree_needed:
+            for _ in parts:  # the one empty part that closes the answer
+                pass
+            return result
+        synced = records()
         with gc_paused():
             # Every synced entry as its record describes it, built while the child may still be
             # listing: in a quiet folder that is nearly the whole answer, and this the work it
@@ -204,7 +246,7 @@ def take(ahead: forked.Ahead | None, remote: Remote, synced: dict[str, SyncedEnt
             }
             sent: set[str] = set()
             changed: set[str] = set()
-            for differing, rows, issues, frozen in ahead.parts():
+            for differing, rows, issues, frozen in parts:
                 result.issues.extend(ScanIssue(rel, message) for rel, message in issues)
                 result.frozen.update(frozen)
                 changed.update(differing)
@@ -214,7 +256,7 @@ def take(ahead: forked.Ahead | None, remote: Remote, synced: dict[str, SyncedEnt
             result.unchanged = synced.keys() - changed  # the synced tree's strings: none sent
             for key in changed - sent:
                 del tree[key]  # gone from the cloud, or listed under another key
-    except forked.ChildFailed:
+    except (forked.ChildFailed, StopIteration):
         return None
     if hasattr(remote, "on_skip"):
         # later `stat` calls report into this tree, as after an in-process listing
@@ -222,20 +264,49 @@ def take(ahead: forked.Ahead | None, remote: Remote, synced: dict[str, SyncedEnt
     return result
 
 
-def _flatten(listed: RemoteTree, synced: dict[str, SyncedEntry], quiet: list[str]) -> Iterator[_Part]:
-    """The listing in parts: rows for the entries that are not the ones their synced records
-    describe, and with the last part the synced keys that are not (changed, gone, or listed under
-    another name), issues and frozen keys. The unchanged keys, most of them, are not sent at all:
-    the parent has them already, as the synced tree's keys.
+class _QuietWalk:
+    """What the child's walk learns beside its entries: the folders clean by their digests, how
+    many entries it found in them, and whether any folder was not (the synced tree is read then)."""
 
-    `quiet` are unchanged keys found by `_quiet_listing`; of the judged entries, an unchanged file's
-    was built from its record (`_judge`), an unchanged folder's mtime may have moved, and only that
-    is left to compare."""
-    same = set(quiet)
+    def __init__(
+        self, records: Callable[[], dict[str, SyncedEntry]], stored: Mapping[str, bytes] | None
+    ) -> None:
+        self._records = records
+        self._synced: dict[str, SyncedEntry] | None = None
+        self.stored = stored
+        self.clean: dict[str, bytes] = {}
+        self.quiet: list[str] = []
+        """Keys found unchanged without an entry made for them (see `_quiet_listing`)."""
+        self.entries = 0
+        """Entries in the folders clean by their digests."""
+        self.busy = 0
+        """Folders judged entry by entry."""
+
+    def records(self) -> dict[str, SyncedEntry]:
+        if self._synced is None:
+            self._synced = self._records()
+        return self._synced
+
+
+def _flatten(listed: RemoteTree, walk: _QuietWalk) -> Iterator[Any]:
+    """The listing in parts: first (whether the cloud is the synced tree, the clean folders'
+    digests); then rows for the entries that are not the ones their synced records describe, and
+    with the last part the synced keys that are not (changed, gone, or listed under another name),
+    issues and frozen keys. The unchanged keys, most of them, are not sent at all: the parent has
+    them already, as the synced tree's keys.
+
+    `walk.quiet` are unchanged keys found by `_quiet_listing`; of the judged entries, an unchanged
+    one's was built from its record (`_judge`)."""
+    yield listed.quiet, walk.clean
+    if listed.quiet:
+        yield [], [], [], []
+        return
+    synced = walk.records()
+    same = set(walk.quiet)
     rows: list[tuple[str, str, bool, int, int, str, str]] = []
-    unchanged, file_kind = listed.unchanged, Kind.FILE
+    unchanged = listed.unchanged
     for key, e in listed.tree.items():
-        if key in unchanged and (e.kind is file_kind or e.mtime_ns == synced[key].remote_mtime_ns):
+        if key in unchanged:
             same.add(key)
         else:
             rows.append((key, e.name, e.kind is Kind.DIR, e.size, e.mtime_ns, e.remote_id, e.md5))
@@ -246,22 +317,47 @@ def _flatten(listed: RemoteTree, synced: dict[str, SyncedEntry], quiet: list[str
     yield differing, rows, [(i.rel_path, i.message) for i in listed.issues], sorted(listed.frozen)
 
 
-def _quiet_listing(
-    remote: LocalRemote, synced: dict[str, SyncedEntry], ignore: IgnoreRules, quiet: list[str]
-) -> Iterator[RemoteEntry]:
+def _quiet_listing(remote: LocalRemote, ignore: IgnoreRules, walk: _QuietWalk) -> Iterator[RemoteEntry]:
     """`remote.list_tree()` for the forked child, minus the entries `_judge` would surely find
-    unchanged: their keys go to `quiet` instead, and no entry object is made for them.
+    unchanged: their keys go to `walk.quiet` instead, and no entry object is made for them.
 
     Surely unchanged: a file or folder listed under its synced name, with its synced identity (and
-    a file its size and mtime, a folder its mtime), not ignored, in a folder listed the same way
-    whose names are all NFC. Everything below any other folder is yielded, so that what `_judge`
-    does for a name depending on its folder (passing over an ignored or unsafe one, freezing a
-    twin's) still happens; the child's tree is the in-process one (`tests/e2e/test_forked_listing.py`)."""
+    a file its size and mtime), not ignored, in a folder listed the same way whose names are all
+    NFC. Everything below any other folder is yielded, so that what `_judge` does for a name
+    depending on its folder (passing over an ignored or unsafe one, freezing a twin's) still
+    happens; the child's tree is the in-process one (`tests/e2e/test_forked_listing.py`).
+
+    A folder of such entries only is clean; one whose digest is its stored one is clean without a
+    look at a record (all of its entries are quiet then, and no record is read)."""
     builtin, pattern = builtin_match, ignore.match_pattern
     file_kind, dir_kind = Kind.FILE, Kind.DIR
+    quiet, clean, stored = walk.quiet, walk.clean, walk.stored
     quiet_folders = {""}
+    synced: dict[str, SyncedEntry] | None = None
     for prefix, listed in remote.walk():
+        found = None
+        if stored is not None and prefix in quiet_folders:
+            seen: list[DigestRow] = []
+            for name, _, st in listed:
+                mode = st.st_mode
+                if S_ISDIR(mode):
+                    seen.append((name, mode, 0, 0, st.st_ino))
+                else:
+                    seen.append((name, mode, st.st_size, st.st_mtime_ns, st.st_ino))
+            found = digest_of(seen)
+            if stored.get(prefix) == found:
+                clean[prefix] = found
+                for _, rel, st in listed:
+                    quiet.append(rel)
+                    if S_ISDIR(st.st_mode):
+                        quiet_folders.add(rel)
+                walk.entries += len(listed)
+                continue
+        walk.busy += 1
+        if synced is None:
+            synced = walk.records()
         folder_quiet = prefix in quiet_folders and all_nfc(map(itemgetter(0), listed))
+        same = 0
         for name, rel, st in listed:
             mode = st.st_mode
             is_dir = S_ISDIR(mode)
@@ -276,18 +372,16 @@ def _quiet_listing(
                 or record.remote_id != str(st.st_ino)
                 or builtin(name) is not None
                 or (pattern is not None and pattern(rel + "/" if is_dir else rel))
+                or (not is_dir and (record.size != st.st_size or record.remote_mtime_ns != st.st_mtime_ns))
             ):
                 yield remote_entry(rel, st)
                 continue
             if is_dir:
                 quiet_folders.add(rel)  # its names may be quiet too
-                if record.remote_mtime_ns != st.st_mtime_ns:
-                    yield remote_entry(rel, st)  # a row for the new mtime; nothing else changed
-                    continue
-            elif record.size != st.st_size or record.remote_mtime_ns != st.st_mtime_ns:
-                yield remote_entry(rel, st)
-                continue
             quiet.append(rel)
+            same += 1
+        if found is not None and same == len(listed):
+            clean[prefix] = found
 
 
 def _listing(

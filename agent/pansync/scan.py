@@ -28,13 +28,14 @@ from msgspec import Struct, field
 
 from pansync.dirfd import open_folder
 from pansync.errors import RootMissing
+from pansync.folder_digests import DigestRow, digest_of
 from pansync.gc_pause import gc_paused
 from pansync.hashing import md5_file
 from pansync.ignore import IgnoreRules, builtin_match
 from pansync.model import Kind, LocalEntry, SyncedEntry
 from pansync.names import all_nfc, ancestors_of, printable
 
-__all__ = ["ScanIssue", "ScanResult", "scan_local"]
+__all__ = ["ScanIssue", "ScanResult", "StaleDigests", "scan_local"]
 
 HASH_THREADS = max(2, min(4, os.cpu_count() or 1))
 """Threads that hash files when a scan finds many to hash (a first sync, a large copy-in)."""
@@ -62,10 +63,44 @@ class ScanResult(Struct):
     unchanged: list[str] = field(default_factory=list)
     """Keys whose entry is the one their synced record describes (name, identity, size, mtime):
     the planner's `quiet` hint."""
+    quiet_files: list[str] = field(default_factory=list)
+    """Keys of the files in folders found clean by their digests, not yet in `tree`: `fill` puts
+    them there from their synced records."""
+    digests: dict[str, bytes] = field(default_factory=dict)
+    """The digests of the folders found clean (by digest, or entry by entry), by key."""
+    quiet: bool = False
+    """Every folder was found clean by its digest: the synced tree was never read."""
+
+    @property
+    def entries(self) -> int:
+        """Files and folders found, those waiting in `quiet_files` included."""
+        return len(self.tree) + len(self.quiet_files)
+
+    def fill(self, synced: Mapping[str, SyncedEntry]) -> None:
+        """Put the files of the clean folders in `tree`, each as its synced record describes it
+        (which their digests vouch for: name, identity, size and mtime). `StaleDigests` if a record
+        is not there, or not a file's: the digests did not go with `synced` after all."""
+        tree, unchanged, file_kind = self.tree, self.unchanged, Kind.FILE
+        for key in self.quiet_files:
+            record = synced.get(key)
+            if record is None or record.kind is not file_kind:
+                raise StaleDigests(f"no synced file record at {printable(key)}")
+            name = record.local_name
+            if name == key:
+                key = name  # the synced tree's string: shared, not copied
+            tree[key] = LocalEntry(
+                name, file_kind, record.size, record.local_mtime_ns, record.local_inode, record.md5
+            )
+            unchanged.append(key)
+        self.quiet_files = []
 
     def skip(self, key: str, message: str) -> None:
         self.issues.append(ScanIssue(key, message))
         self.frozen.add(key)
+
+
+class StaleDigests(Exception):
+    """Folder digests vouched for an entry the synced tree does not hold as they said."""
 
 
 def _nfc(name: str) -> str:
@@ -85,12 +120,13 @@ def _twin_owners(names: list[str]) -> dict[str, str]:
 
 def scan_local(
     root: Path,
-    synced: Mapping[str, SyncedEntry],
+    synced: Mapping[str, SyncedEntry] | Callable[[], Mapping[str, SyncedEntry]],
     ignore: IgnoreRules,
     *,
     hasher: Callable[[Path], str] = md5_file,
     scope: Collection[str] | None = None,
     defer_hash: bool = False,
+    digests: Mapping[str, bytes] | None = None,
 ) -> ScanResult:
     """Walk `root` and return its tree keyed by NFC path, with MD5s for every file.
 
@@ -98,6 +134,10 @@ def scan_local(
     parent folders are looked at: the folders on the way down are listed, nothing else is entered.
     With `defer_hash`, files that need hashing keep `md5 = ""` and are listed in `deferred`, for
     the caller to hash only those it must compare (`hash_deferred`).
+
+    With `digests` (a whole scan), a folder whose digest is the stored one is clean without a
+    look at a record: its files wait in `quiet_files` for `fill`, and `synced` (the tree, or what
+    reads it) is read only when some folder is not (`folder_digests`).
     """
     result = ScanResult()
     try:
@@ -105,8 +145,9 @@ def scan_local(
             raise RootMissing(f"{root} is not a folder")
     except OSError as exc:
         raise RootMissing(f"{root} is not reachable: {exc.strerror}") from exc
+    records: Callable[[], Mapping[str, SyncedEntry]] = synced if callable(synced) else lambda: synced
     with gc_paused():  # 100,000 entries would set off the collector a hundred times
-        to_hash = _walk(result, root, synced, ignore, scope)
+        to_hash = _walk(result, root, records, ignore, scope, digests)
     if defer_hash:
         result.deferred = to_hash
     elif to_hash:
@@ -114,16 +155,25 @@ def scan_local(
     return result
 
 
+_Row = tuple[str, str, str, os.stat_result, bool]
+"""(name, key, name relative to the root, lstat, whether a folder) of an entry the scan keeps."""
+
+
 def _walk(
     result: ScanResult,
     root: Path,
-    synced: Mapping[str, SyncedEntry],
+    synced: Callable[[], Mapping[str, SyncedEntry]],
     ignore: IgnoreRules,
     scope: Collection[str] | None,
+    stored: Mapping[str, bytes] | None,
 ) -> list[tuple[str, str]]:
-    """Fill `result` from one walk; the (key, on-disk path) of the files left to hash."""
+    """Fill `result` from one walk; the (key, on-disk path) of the files left to hash.
+
+    Each folder is listed and its entries stat-ed first; then either its digest is the stored one
+    (its files wait for `fill`) or each entry is judged against its synced record."""
+    records: Mapping[str, SyncedEntry] | None = None if stored is not None else synced()
     by_inode: dict[int, SyncedEntry] | None = None
-    tree, unchanged = result.tree, result.unchanged
+    tree, unchanged, quiet_files, clean = result.tree, result.unchanged, result.quiet_files, result.digests
     builtin, pattern = builtin_match, ignore.match_pattern  # `ignore.matches`, inlined below
     stat_at = os.stat
     ifmt, ifdir, ifreg, iflnk = 0o170000, stat.S_IFDIR, stat.S_IFREG, stat.S_IFLNK
@@ -145,6 +195,8 @@ def _walk(
             result.skip(prefix, f"cannot list this folder ({exc.strerror}); left as it is")
             continue
         names, fd, base = listed.names, listed.fd, listed.base
+        rows: list[_Row] = []
+        seen: list[DigestRow] | None = [] if stored is not None else None
         try:
             # Two names are twins only if one of them is not NFC: a folder of NFC names (ASCII ones
             # included) has none, and most folders are such.
@@ -162,6 +214,7 @@ def _walk(
                         result.issues.append(
                             ScanIssue(printable(rel_name), "name is not valid UTF-8; skipped")
                         )
+                        seen = None
                         continue
                     key_name = _nfc(name)
                 if same_prefix and key_name is name:
@@ -175,9 +228,11 @@ def _walk(
                     st = stat_at(base + name, dir_fd=fd, follow_symlinks=False)
                 except FileNotFoundError:
                     result.skip(key, "vanished while scanning; will look again")
+                    seen = None
                     continue
                 except OSError as exc:
                     result.skip(key, f"cannot read ({exc.strerror}); left as it is")
+                    seen = None
                     continue
                 fmt = st.st_mode & ifmt
                 is_dir = fmt == ifdir
@@ -190,6 +245,7 @@ def _walk(
                         result.skip(key, "symbolic link; PanSync does not follow links")
                     else:
                         result.skip(key, "not a regular file (FIFO, socket or device)")
+                    seen = None
                     continue
                 if owner and owner.get(key_name, name) != name:
                     result.issues.append(
@@ -199,52 +255,80 @@ def _walk(
                             "synced, rename it",
                         )
                     )
+                    seen = None
                     continue
-                if is_dir:
-                    tree[key] = LocalEntry(rel_name, dir_kind, 0, st.st_mtime_ns, st.st_ino, "")
-                    record = synced.get(key)
-                    if (
-                        record is not None
-                        and record.kind is dir_kind
-                        and record.local_inode == st.st_ino
-                        and record.local_name == rel_name
-                    ):
-                        unchanged.append(key)
-                    name_prefix[key] = rel_name
-                    stack.append((f"{folder}/{name}", key, inside))
-                    continue
-                inode = st.st_ino
-                record = at_key = synced.get(key)
-                if record is None or record.local_inode != inode:
-                    if by_inode is None:
-                        by_inode = {e.local_inode: e for e in synced.values() if e.kind is Kind.FILE}
-                    record = by_inode.get(inode, record)
-                if (
-                    record is not None
-                    and record.kind is file_kind
-                    and record.size == st.st_size
-                    and record.local_mtime_ns == st.st_mtime_ns
-                    and record.local_inode == inode
-                ):
-                    if key is rel_name and record.local_name == key:
-                        key = rel_name = record.local_name  # the synced tree's string: shared, not copied
-                    # the record's objects, not stat's equal ones: 100,000 entries hold 9 MB less
-                    tree[key] = LocalEntry(
-                        rel_name,
-                        file_kind,
-                        record.size,
-                        record.local_mtime_ns,
-                        record.local_inode,
-                        record.md5,
-                    )
-                    if record is at_key and record.local_name == rel_name:
-                        unchanged.append(key)
-                    continue
-                to_hash.append((key, f"{folder}/{name}"))
-                # md5 is filled in by _hash_all below, in place (the tree keeps its walk order)
-                tree[key] = LocalEntry(rel_name, file_kind, st.st_size, st.st_mtime_ns, st.st_ino, "")
+                rows.append((name, key, rel_name, st, is_dir))
+                if seen is not None:
+                    if is_dir:
+                        seen.append((name, st.st_mode, 0, 0, st.st_ino))
+                    else:
+                        seen.append((name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino))
         finally:
             listed.close()
+        found = digest_of(seen) if seen is not None else None
+        if found is not None and stored is not None and stored.get(prefix) == found:
+            clean[prefix] = found  # every entry as its record describes it: no record needed now
+            for name, key, rel_name, st, is_dir in rows:
+                if is_dir:
+                    tree[key] = LocalEntry(rel_name, dir_kind, 0, st.st_mtime_ns, st.st_ino, "")
+                    unchanged.append(key)
+                    name_prefix[key] = rel_name
+                    stack.append((f"{folder}/{name}", key, whole))
+                else:
+                    quiet_files.append(key)
+            continue
+        if records is None:
+            records = synced()
+        same = 0
+        for name, key, rel_name, st, is_dir in rows:
+            if is_dir:
+                tree[key] = LocalEntry(rel_name, dir_kind, 0, st.st_mtime_ns, st.st_ino, "")
+                record = records.get(key)
+                if (
+                    record is not None
+                    and record.kind is dir_kind
+                    and record.local_inode == st.st_ino
+                    and record.local_name == rel_name
+                ):
+                    unchanged.append(key)
+                    same += 1
+                name_prefix[key] = rel_name
+                stack.append((f"{folder}/{name}", key, whole or key in scoped))
+                continue
+            inode = st.st_ino
+            record = at_key = records.get(key)
+            if record is None or record.local_inode != inode:
+                if by_inode is None:
+                    by_inode = {e.local_inode: e for e in records.values() if e.kind is Kind.FILE}
+                record = by_inode.get(inode, record)
+            if (
+                record is not None
+                and record.kind is file_kind
+                and record.size == st.st_size
+                and record.local_mtime_ns == st.st_mtime_ns
+                and record.local_inode == inode
+            ):
+                if key is rel_name and record.local_name == key:
+                    key = rel_name = record.local_name  # the synced tree's string: shared, not copied
+                # the record's objects, not stat's equal ones: 100,000 entries hold 9 MB less
+                tree[key] = LocalEntry(
+                    rel_name,
+                    file_kind,
+                    record.size,
+                    record.local_mtime_ns,
+                    record.local_inode,
+                    record.md5,
+                )
+                if record is at_key and record.local_name == rel_name:
+                    unchanged.append(key)
+                    same += 1
+                continue
+            to_hash.append((key, f"{folder}/{name}"))
+            # md5 is filled in by _hash_all below, in place (the tree keeps its walk order)
+            tree[key] = LocalEntry(rel_name, file_kind, st.st_size, st.st_mtime_ns, st.st_ino, "")
+        if found is not None and same == len(rows):
+            clean[prefix] = found
+    result.quiet = stored is not None and records is None
     return to_hash
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from msgspec import Struct, field
 
-from pansync import __version__, interrupts
+from pansync import __version__, forked, interrupts
 from pansync.actions import (
     Download,
     Forget,
@@ -33,6 +33,7 @@ from pansync.actions import (
     describe,
 )
 from pansync.actions import LocalTrash as LocalTrashAction
+from pansync.clean_folders import CleanFolders, walk_shape
 from pansync.clients import ClientInfo, register_client
 from pansync.config import Config, FolderConfig
 from pansync.crashpoints import crash_point
@@ -44,6 +45,7 @@ from pansync.errors import (
     RemoteError,
     UnsafePath,
 )
+from pansync.folder_digests import Digests
 from pansync.folder_index import FolderIndex
 from pansync.ignore import IGNORE_FILE, IgnoreRules
 from pansync.index import SharedIndex
@@ -54,9 +56,10 @@ from pansync.names import ancestors_of, covered, is_under, validate_rel_path
 from pansync.paths import Locations
 from pansync.plan import Conflict, Plan, PlanOptions, plan
 from pansync.remote.base import Remote
+from pansync.remote.local import LocalRemote
 from pansync.remote_tree import list_remote, listing_ahead, take
 from pansync.roots import ROOT_MARKER, check_roots, mark_local_root
-from pansync.scan import ScanIssue, ScanResult, hash_deferred, scan_local
+from pansync.scan import ScanIssue, ScanResult, StaleDigests, hash_deferred, scan_local
 from pansync.shared_index import committed_deletions
 from pansync.state import StateStore
 from pansync.synced_view import SyncedView
@@ -176,6 +179,7 @@ class FolderSync:
         self._settled = False
         self._scope: frozenset[str] | None = None
         self.synced = SyncedView(self.state)
+        self.clean = CleanFolders(self.state, self.synced)
         self.shared = FolderIndex(self.remote, self.state, self.synced, self.client_id, self.log)
 
     def close(self) -> None:
@@ -249,7 +253,6 @@ class FolderSync:
         self, result: FolderResult, batch: str, options: SyncOptions, heartbeat: Callable[[], None]
     ) -> bool:
         scope = self._scope
-        synced = self.synced.of(scope)
         ignore = IgnoreRules.for_root(self.root, self.folder.exclude)
         if ignore.problems:
             more = f" (and {len(ignore.problems) - 1} more)" if len(ignore.problems) > 1 else ""
@@ -262,18 +265,65 @@ class FolderSync:
         def index() -> SharedIndex | None:
             return self.shared.entries  # decoded only if the listing needs it
 
-        with listing_ahead(self.remote, index, synced, ignore) if scope is None else nullcontext() as child:
-            if options.dry_run and not synced and not self.root.exists():
+        shape = walk_shape(self.root, self.remote, ignore)
+        digests = self._digests_to_compare(shape) if scope is None else None
+        records, in_child, count = self._synced_source(scope, digests)
+        self.clean.nothing_found()
+        with (
+            listing_ahead(
+                self.remote,
+                index,
+                in_child,
+                ignore,
+                count=count,
+                digests=digests.remote if digests is not None else None,
+            )
+            if scope is None
+            else nullcontext()
+        ) as child:
+            if options.dry_run and not count and not self.root.exists():
                 scan = ScanResult()  # a first sync's dry run: the root is made by the real run
             else:
                 # A first sync hashes only files it must compare with the cloud: the others are
                 # read once, by their upload, which gives the MD5 of the bytes sent.
-                scan = scan_local(self.root, synced, ignore, scope=scope, defer_hash=not synced)
-            listed = take(child, self.remote, synced)
+                scan = scan_local(
+                    self.root,
+                    records,
+                    ignore,
+                    scope=scope,
+                    defer_hash=not count,
+                    digests=digests.local if digests is not None else None,
+                )
+            quiet_here = (
+                digests is not None and scan.quiet and scan.entries == digests.count and not scan.issues
+            )
+            listed = take(child, self.remote, records, tree_needed=not quiet_here)
+        if quiet_here and listed is not None and listed.quiet:
+            # Both sides are the synced tree, folder by folder: nothing to plan, nothing to do.
+            self._frozen = {k for k, pending in self.state.exclusions().items() if not pending}
+            result.issues = list(self.shared.issues)
+            self.log.debug("every folder clean by its digest", entries=scan.entries)
+            return True
+        synced = records()
+        if scan.quiet_files:
+            try:
+                scan.fill(synced)
+            except StaleDigests as exc:
+                self.log.warning("folder digests dropped", reason=str(exc))
+                self.clean.forget()
+                return self._round(result, batch, options, heartbeat)
         if listed is None:
             listed = list_remote(self.remote, index, synced, ignore, scope)
         if scan.deferred:
             hash_deferred(scan, self._in_cloud(listed.tree))
+        if digests is not None:
+            self.clean.found(
+                shape,
+                scan.digests,
+                listed.digests,
+                synced,
+                ((scan.tree.keys(), len(scan.unchanged)), (listed.tree.keys(), len(listed.unchanged))),
+            )
         remote_tree, remote_issues, remote_frozen = listed.tree, listed.issues, listed.frozen
         if scope is not None and not _judgeable_alone(scope, scan.tree, remote_tree, synced):
             self.log.info("scoped sync widened to the whole folder", paths=len(scope))
@@ -347,6 +397,40 @@ class FolderSync:
         )
         return False
 
+    def _digests_to_compare(self, shape: str) -> Digests | None:
+        """For a whole sync whose cloud listing runs in a forked child: the stored folder digests
+        that go with the synced table, or empty ones (the walks then find which folders are clean,
+        for the next sync). None where digests are not worth their cost, and while an exclusion is
+        pending (its folder must leave the disk: a sync of the whole folder does that)."""
+        if not isinstance(self.remote, LocalRemote) or not forked.can_fork():
+            return None
+        if any(self.state.exclusions().values()):
+            return None
+        stored = self.clean.load(shape)
+        return stored if stored is not None else Digests()
+
+    def _synced_source(
+        self, scope: frozenset[str] | None, digests: Digests | None
+    ) -> tuple[Callable[[], dict[str, SyncedEntry]], Callable[[], dict[str, SyncedEntry]], int]:
+        """The synced tree as a round reads it, here and in a forked child, and its size: read now,
+        or, with stored digests, only when a folder turns out not to be clean by its digest. The
+        child then reads the database through a connection of its own."""
+        if digests is None or not digests.count:
+            synced = self.synced.of(scope)
+            return (lambda: synced), (lambda: synced), len(synced)
+        held, path, view = self.synced.held(), self.state.path, self.synced
+
+        def in_child() -> dict[str, SyncedEntry]:
+            if held is not None:
+                return held
+            reader = StateStore.reader(path)
+            try:
+                return reader.load_synced()
+            finally:
+                reader.close()
+
+        return view.whole, in_child, digests.count
+
     def _in_cloud(self, remote_tree: dict[str, RemoteEntry]) -> Callable[[str], bool]:
         """Whether the cloud has something at a key (on Baidu, in any letter case)."""
         if self.remote.caps.case_sensitive:
@@ -362,6 +446,10 @@ class FolderSync:
             self.synced.save_snapshot()
         except OSError as exc:  # only a cache: the next sync reads the database instead
             self.log.warning("cannot save the synced tree's snapshot", error=str(exc))
+        try:
+            self.clean.keep()
+        except OSError as exc:  # only a cache: the next sync compares every entry
+            self.log.warning("cannot save the folder digests", error=str(exc))
 
     def _execute(self, decided: Plan, batch: str, heartbeat: Callable[[], None]) -> ExecReport:
         from pansync.execute import Executor  # only a sync with something to do needs it

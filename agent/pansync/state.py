@@ -122,12 +122,26 @@ class StateStore:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=10000")
+        db.executescript(_SCHEMA)
+        self._open(path, db)
+
+    @classmethod
+    def reader(cls, path: Path) -> StateStore:
+        """A read-only connection of its own to an existing database: what a forked child uses,
+        which must never touch its parent's (SQLite's rule for connections across `fork`)."""
+        store = cls.__new__(cls)
+        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None)
+        db.execute("PRAGMA busy_timeout=10000")
+        store._open(path, db)
+        return store
+
+    def _open(self, path: Path, db: sqlite3.Connection) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(_SCHEMA)
+        self._db = db
         self.touched: set[str] = set()
         """Keys whose records, or whose subtrees' records, were written since the caller last
         emptied this: a sync patches its synced tree from them instead of reading 100,000 rows again."""
@@ -217,6 +231,14 @@ class StateStore:
         self._snapshot_stamp = self._snapshot_base = stamp
         self._snapshot_changed = frozenset()
         return True
+
+    def synced_stamp(self) -> Stamp:
+        """Which state of which database the synced table is in (see `synced_snapshot`)."""
+        return self._stamp()
+
+    def committed_elsewhere(self, since: int) -> bool:
+        """Whether another connection has committed since `PRAGMA data_version` was `since`."""
+        return self._data_version() != since
 
     def _stamp(self) -> Stamp:
         db_id, writes = self._db.execute("SELECT db_id, writes FROM synced_writes").fetchone()

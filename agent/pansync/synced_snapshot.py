@@ -30,7 +30,20 @@ from typing import IO, Any
 
 from msgspec import Struct
 
-__all__ = ["PART_ROWS", "Damaged", "Opened", "Row", "Stamp", "read_parts", "read_rows", "save", "save_delta"]
+__all__ = [
+    "PART_ROWS",
+    "Damaged",
+    "Opened",
+    "Row",
+    "Stamp",
+    "read_frame",
+    "read_parts",
+    "read_rows",
+    "replacing",
+    "save",
+    "save_delta",
+    "write_frame",
+]
 
 Row = tuple[str, str, int, str, str, int, int, str, str, int]
 """One synced record as the table stores it: key, kind, size, md5, local name, local mtime, local
@@ -55,8 +68,8 @@ def save(path: Path, stamp: Stamp, count: int, rows: Iterator[Row]) -> None:
     the delta that was kept beside the last one.
 
     Not fsynced: after a power cut a torn copy fails a checksum and the table is read instead."""
-    with _replacing(path) as out:
-        _write_frame(out, (_TAG, stamp[0], stamp[1], count))
+    with replacing(path) as out:
+        write_frame(out, (_TAG, stamp[0], stamp[1], count))
         _write_parts(out, rows)
     with contextlib.suppress(FileNotFoundError):
         _delta_path(path).unlink()  # left behind, it would name a stamp this copy does not have
@@ -65,9 +78,9 @@ def save(path: Path, stamp: Stamp, count: int, rows: Iterator[Row]) -> None:
 def save_delta(path: Path, base: Stamp, stamp: Stamp, removed: Sequence[str], rows: Sequence[Row]) -> None:
     """Write what changed between the whole copy at `base` and the table at `stamp`: the keys gone
     and the rows of the keys written, all of them since `base` (this file replaces the last)."""
-    with _replacing(_delta_path(path)) as out:
+    with replacing(_delta_path(path)) as out:
         written = [row[0] for row in rows]
-        _write_frame(out, (_DELTA_TAG, base[0], base[1], stamp[1], list(removed), written))
+        write_frame(out, (_DELTA_TAG, base[0], base[1], stamp[1], list(removed), written))
         _write_parts(out, iter(rows))
 
 
@@ -91,7 +104,7 @@ def read_parts(path: Path, stamp: Stamp) -> Opened | None:
     if source is None:
         return None
     try:
-        header = _read_frame(source)
+        header = read_frame(source)
         if type(header) is not tuple or len(header) != 4 or header[0] != _TAG or header[1] != stamp[0]:
             source.close()
             return None
@@ -142,7 +155,7 @@ def _read_delta_header(
     if source is None:
         return None
     try:
-        header = _read_frame(source)
+        header = read_frame(source)
     except (Damaged, OSError):
         source.close()
         return None
@@ -173,7 +186,7 @@ def _parts(source: IO[bytes], count: int) -> Iterator[Sequence[Row]]:
     with source:
         seen = 0
         while seen < count:
-            part = _read_frame(source)
+            part = read_frame(source)
             if type(part) is not list or not part:
                 raise Damaged("a part of the synced snapshot is not a list of rows")
             seen += len(part)
@@ -183,7 +196,7 @@ def _parts(source: IO[bytes], count: int) -> Iterator[Sequence[Row]]:
 
 
 @contextlib.contextmanager
-def _replacing(path: Path) -> Iterator[IO[bytes]]:
+def replacing(path: Path) -> Iterator[IO[bytes]]:
     """A file written whole under a temp name, then renamed over `path`; removed on any failure."""
     temp = path.with_name(path.name + ".tmp")
     try:
@@ -198,24 +211,26 @@ def _replacing(path: Path) -> Iterator[IO[bytes]]:
 
 def _write_parts(out: IO[bytes], rows: Iterator[Row]) -> None:
     while part := list(islice(rows, PART_ROWS)):
-        _write_frame(out, part)
+        write_frame(out, part)
 
 
-def _write_frame(out: IO[bytes], value: Any) -> None:
+def write_frame(out: IO[bytes], value: Any) -> None:
+    """`value` as one `marshal` frame behind its length and CRC-32 (`read_frame` checks both)."""
     data = marshal.dumps(value)
     out.write(len(data).to_bytes(4, "little") + zlib.crc32(data).to_bytes(4, "little"))
     out.write(data)
 
 
-def _read_frame(source: IO[bytes]) -> Any:
+def read_frame(source: IO[bytes]) -> Any:
+    """The next frame's value; `Damaged` if it is cut short, fails its CRC-32 or does not decode."""
     head = source.read(_FRAME)
     if len(head) != _FRAME:
-        raise Damaged("the synced snapshot is truncated")
+        raise Damaged(f"{source.name} is truncated")
     size, checksum = int.from_bytes(head[:4], "little"), int.from_bytes(head[4:], "little")
     data = source.read(size)
     if len(data) != size or zlib.crc32(data) != checksum:
-        raise Damaged("a part of the synced snapshot is truncated or damaged")
+        raise Damaged(f"a part of {source.name} is truncated or damaged")
     try:
         return marshal.loads(data)
     except (EOFError, ValueError, TypeError) as exc:
-        raise Damaged(f"a part of the synced snapshot is unreadable: {exc}") from exc
+        raise Damaged(f"a part of {source.name} is unreadable: {exc}") from exc

@@ -35,6 +35,8 @@ class SyncedView:
         """The keys the tree was patched at since that read."""
         self._before: dict[str, SyncedEntry | None] = {}
         self._before_whole = False
+        self.reads = 0
+        """Whole reads so far: `changed` holds the keys written since the last of them."""
 
     def begin(self) -> None:
         """Forget the copy: another process may have written the database since the last sync."""
@@ -63,6 +65,7 @@ class SyncedView:
         if self._tree is None or len(touched) > PATCH_MAX:
             self._before_whole = self._tree is None  # a second whole read loses what it replaced
             self._tree = state.load_synced()
+            self.reads += 1
             self._since = state.loaded_version
             self.changed = set()
             self._before = {}
@@ -77,6 +80,16 @@ class SyncedView:
                     tree.pop(at, None)
             tree.update(state.load_synced_around(touched))  # the parents it adds are unchanged
         return self._tree
+
+    @property
+    def since(self) -> int:
+        """`PRAGMA data_version` at the last whole read (`StateStore.committed_elsewhere`)."""
+        return self._since
+
+    def held(self) -> dict[str, SyncedEntry] | None:
+        """The copy as it stands, if it is the table (read, and patched with every write made
+        since); None when `whole()` would read or patch."""
+        return self._tree if self._tree is not None and not self._state.touched else None
 
     def save_snapshot(self) -> None:
         """Keep the whole tree where the next sync loads it fastest (`StateStore.save_snapshot`);

@@ -16,10 +16,13 @@ from contextlib import closing
 from pathlib import Path
 
 from pansync import synced_snapshot
+from pansync.clean_folders import walk_shape
 from pansync.config import load_config
+from pansync.ignore import IgnoreRules
 from pansync.paths import locations
 from pansync.remote.base import Remote
 from pansync.remote.factory import open_remote
+from pansync.scan import scan_local
 from pansync.session import FolderResult, FolderSync, SyncOptions
 from pansync.state import StateStore
 
@@ -79,7 +82,10 @@ class Client:
         try:
             return runner.run(options)
         finally:
-            runner.close()
+            try:
+                check_folder_digests(runner)
+            finally:
+                runner.close()
             check_synced_snapshot(self.home / "state" / "folders" / "main" / "state.sqlite3")
 
     def state(self) -> StateStore:
@@ -126,6 +132,25 @@ def check_synced_snapshot(database: Path) -> None:
         assert sorted(rows.values()) == table, (
             "the synced snapshot claims to be current but differs from the table"
         )
+
+
+def check_folder_digests(runner: FolderSync) -> None:
+    """Folder digests that go with the synced table vouch only for what is so: a scan that trusts
+    them finds the very tree and unchanged keys a scan that does not finds (every e2e sync checks
+    this, so every kind of action is covered)."""
+    if not runner.root.is_dir():
+        return
+    ignore = IgnoreRules.for_root(runner.root, runner.folder.exclude)
+    stored = runner.clean.load(walk_shape(runner.root, runner.remote, ignore))
+    if stored is None:
+        return
+    synced = runner.state.load_synced()
+    trusting = scan_local(runner.root, synced, ignore, digests=stored.local)
+    trusting.fill(synced)
+    plain = scan_local(runner.root, synced, ignore)
+    assert trusting.tree == plain.tree, "a folder clean by its digest is not"
+    assert sorted(trusting.unchanged) == sorted(plain.unchanged), "a folder clean by its digest is not"
+    assert trusting.issues == plain.issues
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:

@@ -25,9 +25,11 @@ def _tree(client: Client, *, ahead: bool) -> RemoteTree:
         synced = runner.state.load_synced()
         ignore = IgnoreRules.for_root(runner.root, runner.folder.exclude)
         if ahead:
-            with listing_ahead(runner.remote, lambda: None, synced, ignore) as child:
+            with listing_ahead(
+                runner.remote, lambda: None, lambda: synced, ignore, count=len(synced)
+            ) as child:
                 assert child is not None
-                listed = take(child, runner.remote, synced)
+                listed = take(child, runner.remote, lambda: synced)
             assert listed is not None
             return listed
         return list_remote(runner.remote, lambda: None, synced, ignore)
@@ -125,8 +127,8 @@ def test_syncs_with_the_forked_listing_converge(
     forks: list[bool] = []
     real_take = remote_tree.take
 
-    def counting_take(*args: object) -> RemoteTree | None:
-        listed = real_take(*args)  # type: ignore[arg-type]
+    def counting_take(*args: object, **kwargs: object) -> RemoteTree | None:
+        listed = real_take(*args, **kwargs)  # type: ignore[arg-type]
         forks.append(listed is not None)
         return listed
 

@@ -3,7 +3,8 @@
 Prints one line per failing seed with its shortest failing step list, and `N runs, M violations`
 last; exits non-zero on any violation. `--seed N` replays one seed exactly. `--clients mix` gives
 seed S 2 + S % 3 clients, so one run covers 2, 3 and 4. `--record FILE` writes the result into
-FILE's block between `<!-- sim-result:begin -->` and `<!-- sim-result:end -->`.
+FILE's block between `<!-- sim-result:begin -->` and `<!-- sim-result:end -->`. `--fork-always`
+lists a local-folder cloud in a forked child however small, comparing folder digests on both sides.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from pansync import remote_tree
 from pansync.log import configure_logging
 from tests.sim.simulation import Outcome, run_seed, shrink
 
@@ -101,6 +103,12 @@ def main() -> int:
         help="fakepcs runs with 3%% of requests failing",
     )
     parser.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes")
+    parser.add_argument(
+        "--fork-always",
+        action="store_true",
+        help="list a local-folder cloud in a forked child at every size (and so compare folder "
+        "digests on both sides), as syncs of 5,000 entries and more do",
+    )
     parser.add_argument("--no-shrink", action="store_true", help="report failing seeds as drawn")
     parser.add_argument("--record", type=Path, help="write the result into this Markdown file")
     args = parser.parse_args()
@@ -114,6 +122,8 @@ def main() -> int:
 
 def _simulate(args: argparse.Namespace) -> int:
     _quiet_logging()
+    if args.fork_always:
+        remote_tree.FORK_MIN = 0  # the workers are forked from here: they inherit it
     started = time.monotonic()
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
     jobs = [(seed, clients_for(seed, args.clients), args.remote) for seed in seeds]
