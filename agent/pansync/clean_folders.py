@@ -1,5 +1,5 @@
-"""One folder's folder digests across its syncs: which a whole sync may compare, and which it leaves
-for the next (`folder_digests` says what a digest vouches for).
+"""One folder's folder digests across its syncs: which a whole sync may compare (and so when it reads
+the synced tree), and which it leaves for the next (`folder_digests` says what a digest vouches for).
 
 A sync compares stored digests only while they go with the synced table as it is (its stamp) and
 with the walk's shape (roots, rules, version). What a round's walks found clean is kept after the
@@ -10,17 +10,18 @@ so. Limit: keeps the file in step with the state database; the walks judge.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 from msgspec import Struct
 
-from pansync import __version__, folder_digests
+from pansync import __version__, folder_digests, forked
 from pansync.folder_digests import Digests
 from pansync.ignore import BUILTIN_PATTERNS, IgnoreRules
 from pansync.model import SyncedEntry
 from pansync.names import parent_key
 from pansync.remote.base import Remote
+from pansync.remote.local import LocalRemote
 from pansync.state import StateStore
 from pansync.synced_view import SyncedView
 
@@ -55,6 +56,41 @@ class CleanFolders:
     def load(self, shape: str) -> Digests | None:
         """The stored digests, if they go with the synced table as it is now and with `shape`."""
         return folder_digests.load(self.path, self._state.synced_stamp(), shape)
+
+    def to_compare(self, shape: str, remote: Remote) -> Digests | None:
+        """For a whole sync whose cloud listing runs in a forked child: the stored digests that go
+        with the synced table, or empty ones (the walks then find which folders are clean, for the
+        next sync). None where digests are not worth their cost, and while an exclusion is pending
+        (its folder must leave the disk: a sync of the whole folder does that)."""
+        if not isinstance(remote, LocalRemote) or not forked.can_fork():
+            return None
+        if any(self._state.exclusions().values()):
+            return None
+        stored = self.load(shape)
+        return stored if stored is not None else Digests()
+
+    def synced_source(
+        self, scope: frozenset[str] | None, digests: Digests | None
+    ) -> tuple[Callable[[], dict[str, SyncedEntry]], Callable[[], dict[str, SyncedEntry]], int]:
+        """The synced tree as a round reads it, here and in a forked child, and its size: read now,
+        or, with stored digests, only when a folder turns out not to be clean by its digest. The
+        child then reads the database through a connection of its own."""
+        view = self._view
+        if digests is None or not digests.count:
+            synced = view.of(scope)
+            return (lambda: synced), (lambda: synced), len(synced)
+        held, path = view.held(), self._state.path
+
+        def in_child() -> dict[str, SyncedEntry]:
+            if held is not None:
+                return held
+            reader = StateStore.reader(path)
+            try:
+                return reader.load_synced()
+            finally:
+                reader.close()
+
+        return view.whole, in_child, digests.count
 
     def found(
         self,

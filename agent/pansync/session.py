@@ -13,15 +13,15 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from msgspec import Struct, field
 
-from pansync import __version__, forked, interrupts
+from pansync import __version__, interrupts
 from pansync.actions import (
     Download,
     Forget,
@@ -45,7 +45,6 @@ from pansync.errors import (
     RemoteError,
     UnsafePath,
 )
-from pansync.folder_digests import Digests
 from pansync.folder_index import FolderIndex
 from pansync.ignore import IGNORE_FILE, IgnoreRules
 from pansync.index import SharedIndex
@@ -56,8 +55,7 @@ from pansync.names import ancestors_of, covered, is_under, validate_rel_path
 from pansync.paths import Locations
 from pansync.plan import Conflict, Plan, PlanOptions, plan
 from pansync.remote.base import Remote
-from pansync.remote.local import LocalRemote
-from pansync.remote_tree import list_remote, listing_ahead, take
+from pansync.remote_tree import RemoteTree, list_remote, listing_ahead, take
 from pansync.roots import ROOT_MARKER, check_roots, mark_local_root
 from pansync.scan import ScanIssue, ScanResult, StaleDigests, hash_deferred, scan_local
 from pansync.shared_index import committed_deletions
@@ -149,6 +147,14 @@ def load_client_id(state_dir: Path) -> str:
 
 def folder_state_path(locs: Locations, folder: str) -> Path:
     return locs.state_dir / "folders" / folder / "state.sqlite3"
+
+
+class _Seen(NamedTuple):
+    """What a round looks at: the local tree, the cloud's, and the synced tree between them."""
+
+    scan: ScanResult
+    listed: RemoteTree
+    synced: dict[str, SyncedEntry]
 
 
 class FolderSync:
@@ -253,77 +259,13 @@ class FolderSync:
         self, result: FolderResult, batch: str, options: SyncOptions, heartbeat: Callable[[], None]
     ) -> bool:
         scope = self._scope
-        ignore = IgnoreRules.for_root(self.root, self.folder.exclude)
-        if ignore.problems:
-            more = f" (and {len(ignore.problems) - 1} more)" if len(ignore.problems) > 1 else ""
-            raise FolderError(
-                f"{ignore.problems[0]}{more}. Nothing was synced: a rule left out could upload what "
-                "it was meant to keep out; fix or remove that line.",
-                title="Ignore rules unusable",
-            )
-
-        def index() -> SharedIndex | None:
-            return self.shared.entries  # decoded only if the listing needs it
-
-        shape = walk_shape(self.root, self.remote, ignore)
-        digests = self._digests_to_compare(shape) if scope is None else None
-        records, in_child, count = self._synced_source(scope, digests)
-        self.clean.nothing_found()
-        with (
-            listing_ahead(
-                self.remote,
-                index,
-                in_child,
-                ignore,
-                count=count,
-                digests=digests.remote if digests is not None else None,
-            )
-            if scope is None
-            else nullcontext()
-        ) as child:
-            if options.dry_run and not count and not self.root.exists():
-                scan = ScanResult()  # a first sync's dry run: the root is made by the real run
-            else:
-                # A first sync hashes only files it must compare with the cloud: the others are
-                # read once, by their upload, which gives the MD5 of the bytes sent.
-                scan = scan_local(
-                    self.root,
-                    records,
-                    ignore,
-                    scope=scope,
-                    defer_hash=not count,
-                    digests=digests.local if digests is not None else None,
-                )
-            quiet_here = (
-                digests is not None and scan.quiet and scan.entries == digests.count and not scan.issues
-            )
-            listed = take(child, self.remote, records, tree_needed=not quiet_here)
-        if quiet_here and listed is not None and listed.quiet:
+        seen = self._look(scope, options)
+        if seen is None:
             # Both sides are the synced tree, folder by folder: nothing to plan, nothing to do.
             self._frozen = {k for k, pending in self.state.exclusions().items() if not pending}
             result.issues = list(self.shared.issues)
-            self.log.debug("every folder clean by its digest", entries=scan.entries)
             return True
-        synced = records()
-        if scan.quiet_files:
-            try:
-                scan.fill(synced)
-            except StaleDigests as exc:
-                self.log.warning("folder digests dropped", reason=str(exc))
-                self.clean.forget()
-                return self._round(result, batch, options, heartbeat)
-        if listed is None:
-            listed = list_remote(self.remote, index, synced, ignore, scope)
-        if scan.deferred:
-            hash_deferred(scan, self._in_cloud(listed.tree))
-        if digests is not None:
-            self.clean.found(
-                shape,
-                scan.digests,
-                listed.digests,
-                synced,
-                ((scan.tree.keys(), len(scan.unchanged)), (listed.tree.keys(), len(listed.unchanged))),
-            )
+        scan, listed, synced = seen
         remote_tree, remote_issues, remote_frozen = listed.tree, listed.issues, listed.frozen
         if scope is not None and not _judgeable_alone(scope, scan.tree, remote_tree, synced):
             self.log.info("scoped sync widened to the whole folder", paths=len(scope))
@@ -331,17 +273,7 @@ class FolderSync:
             return self._round(result, batch, options, heartbeat)
         frozen = set(scan.frozen) | remote_frozen
         issues = list(scan.issues) + remote_issues
-        for key in scan.tree.keys() - remote_tree.keys():
-            try:
-                validate_rel_path(key)  # a name the listing would refuse to bring back must not go up
-                why = self.remote.check_name(self.remote.to_remote_name(key))
-                message = f"the remote cannot hold this name: {why}"
-            except UnsafePath as exc:
-                why = exc.message
-                message = f"not synced: {why}; PanSync refuses such names from the cloud, rename it"
-            if why is not None and not covered(key, frozen):
-                issues.append(ScanIssue(key, message))
-                frozen.add(key)
+        issues += self._set_aside_unholdable(scan.tree.keys() - remote_tree.keys(), frozen)
         frozen.update(k for k, pending in self.state.exclusions().items() if not pending)
         self._frozen = frozen
 
@@ -397,39 +329,95 @@ class FolderSync:
         )
         return False
 
-    def _digests_to_compare(self, shape: str) -> Digests | None:
-        """For a whole sync whose cloud listing runs in a forked child: the stored folder digests
-        that go with the synced table, or empty ones (the walks then find which folders are clean,
-        for the next sync). None where digests are not worth their cost, and while an exclusion is
-        pending (its folder must leave the disk: a sync of the whole folder does that)."""
-        if not isinstance(self.remote, LocalRemote) or not forked.can_fork():
-            return None
-        if any(self.state.exclusions().values()):
-            return None
-        stored = self.clean.load(shape)
-        return stored if stored is not None else Digests()
-
-    def _synced_source(
-        self, scope: frozenset[str] | None, digests: Digests | None
-    ) -> tuple[Callable[[], dict[str, SyncedEntry]], Callable[[], dict[str, SyncedEntry]], int]:
-        """The synced tree as a round reads it, here and in a forked child, and its size: read now,
-        or, with stored digests, only when a folder turns out not to be clean by its digest. The
-        child then reads the database through a connection of its own."""
-        if digests is None or not digests.count:
-            synced = self.synced.of(scope)
-            return (lambda: synced), (lambda: synced), len(synced)
-        held, path, view = self.synced.held(), self.state.path, self.synced
-
-        def in_child() -> dict[str, SyncedEntry]:
-            if held is not None:
-                return held
-            reader = StateStore.reader(path)
+    def _set_aside_unholdable(self, keys: Iterable[str], frozen: set[str]) -> list[ScanIssue]:
+        """Of local keys the cloud lacks, those it cannot hold, or whose names the listing would
+        refuse to bring back: reported and added to `frozen`, never sent."""
+        issues: list[ScanIssue] = []
+        for key in keys:
             try:
-                return reader.load_synced()
-            finally:
-                reader.close()
+                validate_rel_path(key)
+                why = self.remote.check_name(self.remote.to_remote_name(key))
+                message = f"the remote cannot hold this name: {why}"
+            except UnsafePath as exc:
+                why = exc.message
+                message = f"not synced: {why}; PanSync refuses such names from the cloud, rename it"
+            if why is not None and not covered(key, frozen):
+                issues.append(ScanIssue(key, message))
+                frozen.add(key)
+        return issues
 
-        return view.whole, in_child, digests.count
+    def _look(self, scope: frozenset[str] | None, options: SyncOptions) -> _Seen | None:
+        """Both trees and the synced tree they are judged against; None when folder digests show
+        every folder of both sides clean (the synced tree is then not even read)."""
+        ignore = IgnoreRules.for_root(self.root, self.folder.exclude)
+        if ignore.problems:
+            more = f" (and {len(ignore.problems) - 1} more)" if len(ignore.problems) > 1 else ""
+            raise FolderError(
+                f"{ignore.problems[0]}{more}. Nothing was synced: a rule left out could upload what "
+                "it was meant to keep out; fix or remove that line.",
+                title="Ignore rules unusable",
+            )
+
+        def index() -> SharedIndex | None:
+            return self.shared.entries  # decoded only if the listing needs it
+
+        shape = walk_shape(self.root, self.remote, ignore)
+        digests = self.clean.to_compare(shape, self.remote) if scope is None else None
+        records, in_child, count = self.clean.synced_source(scope, digests)
+        self.clean.nothing_found()
+        with (
+            listing_ahead(
+                self.remote,
+                index,
+                in_child,
+                ignore,
+                count=count,
+                digests=digests.remote if digests is not None else None,
+            )
+            if scope is None
+            else nullcontext()
+        ) as child:
+            if options.dry_run and not count and not self.root.exists():
+                scan = ScanResult()  # a first sync's dry run: the root is made by the real run
+            else:
+                # A first sync hashes only files it must compare with the cloud: the others are
+                # read once, by their upload, which gives the MD5 of the bytes sent.
+                scan = scan_local(
+                    self.root,
+                    records,
+                    ignore,
+                    scope=scope,
+                    defer_hash=not count,
+                    digests=digests.local if digests is not None else None,
+                )
+            quiet_here = (
+                digests is not None and scan.quiet and scan.entries == digests.count and not scan.issues
+            )
+            listed = take(child, self.remote, records, tree_needed=not quiet_here)
+        if quiet_here and listed is not None and listed.quiet:
+            self.log.debug("every folder clean by its digest", entries=scan.entries)
+            return None
+        synced = records()
+        if scan.quiet_files:
+            try:
+                scan.fill(synced)
+            except StaleDigests as exc:
+                self.log.warning("folder digests dropped", reason=str(exc))
+                self.clean.forget()
+                return self._look(scope, options)
+        if listed is None:
+            listed = list_remote(self.remote, index, synced, ignore, scope)
+        if scan.deferred:
+            hash_deferred(scan, self._in_cloud(listed.tree))
+        if digests is not None:
+            self.clean.found(
+                shape,
+                scan.digests,
+                listed.digests,
+                synced,
+                ((scan.tree.keys(), len(scan.unchanged)), (listed.tree.keys(), len(listed.unchanged))),
+            )
+        return _Seen(scan, listed, synced)
 
     def _in_cloud(self, remote_tree: dict[str, RemoteEntry]) -> Callable[[str], bool]:
         """Whether the cloud has something at a key (on Baidu, in any letter case)."""
