@@ -214,3 +214,19 @@ def test_a_tree_read_from_the_table_is_saved_whole(tmp_path: Path) -> None:
     assert not (tmp_path / "state.synced.delta").exists()
     loaded = StateStore(db).load_synced()
     assert loaded == tree and loaded["卷0/第1章.txt"].size == 11
+
+
+def test_a_reader_reads_the_tree_and_writes_nothing(tmp_path: Path) -> None:
+    """What a forked child opens (`StateStore.reader`): its own read-only connection, also where
+    the state directory's name needs escaping in a URI."""
+    path = tmp_path / "状态 #1?%20&x" / "state.sqlite3"
+    store = saved_store(path)
+    reader = StateStore.reader(path)
+    try:
+        assert reader.load_synced() == TREE
+        assert reader.synced_stamp() == store.synced_stamp()
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.put_many(TREE.items())
+    finally:
+        reader.close()
+        store.close()
