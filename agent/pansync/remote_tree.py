@@ -3,7 +3,10 @@ keys, every file with its true MD5 (carried over from the synced record or the s
 the listing's fingerprint is unchanged, computed otherwise), and what cannot be synced set aside.
 
 A whole listing of a large local-folder remote runs in a forked child (`pansync.forked`) while the
-caller scans the local folder: the two walks then take one core each.
+caller scans the local folder: the two walks then take one core each. The child compares each
+folder's digest with the stored one (`folder_digests`) and reads the synced tree, through its own
+connection, only for a folder that is not clean; when none is, its answer is one line: the cloud is
+the synced tree.
 """
 
 from __future__ import annotations

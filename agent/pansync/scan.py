@@ -9,6 +9,11 @@ Unicode-normalization twins, files that vanish mid-scan — are reported as issu
 planner leaves their paths alone, so nothing below an unreadable folder is ever taken as deleted.
 Symlinks and special files are skipped with a warning. Limit: reads the disk, never writes it.
 
+Each folder is listed and stat-ed whole before its entries are judged: with stored folder digests
+(a whole sync, `folder_digests`), a folder whose digest is its stored one is clean without a record
+read; its files wait in `quiet_files` for `ScanResult.fill`, and the synced tree is read only when
+the first folder that is not clean is met (a no-op of clean folders never reads it).
+
 Speed: the walk does the least Python work per entry it can (ASCII names skip the Unicode checks),
 and the files to hash are hashed after it, by a few threads when there are many (hashlib and file
 reads release the GIL), so a first sync is not bound to one core.
