@@ -16,10 +16,12 @@ stand-in handler that builds the real ones from the first record that reaches it
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import sys
 import threading
+import types
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -154,25 +156,44 @@ tracebacks (our renderers get `plain_traceback` and `format_exc_info`). With pyg
 structlog's import time."""
 
 
+_LOADED_ON_USE = ("asyncio",)
+"""What structlog imports at its top but touches only inside its async methods, which PanSync never
+calls: asyncio, 10 ms of structlog's import here. (`importlib.util.LazyLoader` cannot defer it: an
+`import` statement reads the lazy module's `__spec__`, which loads it.)"""
+
+
+class _OnFirstUse(types.ModuleType):
+    """Stands in for a module while structlog imports it: the names that took it import the real
+    module on their first attribute access, and get it from then on."""
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
 def _import_handlers() -> None:
     """Import `pansync.log_handlers`, and so structlog, on first use.
 
     In a process with one thread (a command, not the agent) nothing can import the modules of
     `_UNUSED_BY_STRUCTLOG` while structlog is imported, so they are hidden from it (a `None` entry
     in `sys.modules` is Python's way to make an import fail) and shown again after; structlog then
-    takes the fallbacks it has for their absence. Elsewhere, or when they are imported already,
-    structlog imports as it would."""
+    takes the fallbacks it has for their absence. Those of `_LOADED_ON_USE` load when first used.
+    Elsewhere, or when they are imported already, structlog imports as it would."""
     if "pansync.log_handlers" in sys.modules:
         return
     alone = threading.active_count() == 1
     hide = [name for name in _UNUSED_BY_STRUCTLOG if alone and name not in sys.modules]
+    stand_ins = {name: _OnFirstUse(name) for name in _LOADED_ON_USE if alone and name not in sys.modules}
     for name in hide:
         sys.modules[name] = None  # type: ignore[assignment]
+    sys.modules.update(stand_ins)
     try:
         import pansync.log_handlers  # noqa: F401 -- the import is the point
     finally:
         for name in hide:
             if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+        for name, stand_in in stand_ins.items():
+            if sys.modules.get(name) is stand_in:
                 del sys.modules[name]
 
 

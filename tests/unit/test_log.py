@@ -281,9 +281,10 @@ def test_an_unwritable_log_file_is_said_once_and_the_console_goes_on(tmp_path: P
 def test_structlog_is_imported_without_rich_only_when_no_other_thread_runs(
     tmp_path: Path, threads: int
 ) -> None:
-    """A command's first event imports structlog with rich hidden (half its import time); with a
-    second thread running, which might import rich meanwhile, nothing is hidden. Either way the
-    event is rendered in full, exception included, and rich imports afterwards."""
+    """A command's first event imports structlog with rich hidden (half its import time) and
+    asyncio left for its first use; with a second thread running, which might import either
+    meanwhile, structlog imports as it would. Either way the event is rendered in full, exception
+    included, rich imports afterwards, and structlog's asyncio is the real one when used."""
     script = """
 import sys, threading
 from pathlib import Path
@@ -296,9 +297,13 @@ try:
     raise OSError("磁盘已满")
 except OSError:
     get_logger("pansync.first").exception("写入失败", path="报告，终稿.txt")
-print("rich" in sys.modules)
+print("rich" in sys.modules, "asyncio.base_events" in sys.modules)
 stop.set()
 import rich.console
+import structlog.stdlib
+import asyncio
+assert structlog.stdlib.asyncio.run is asyncio.run and asyncio.run(asyncio.sleep(0, "ok")) == "ok"
+assert structlog.stdlib.asyncio.iscoroutinefunction(structlog.stdlib.AsyncBoundLogger.info)
 """
     import subprocess
     import sys
@@ -310,7 +315,7 @@ import rich.console
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str(threads == 2)
+    assert done.stdout.split() == [str(threads == 2)] * 2
     assert "写入失败" in done.stderr and "OSError: 磁盘已满" in done.stderr
     (record,) = [json.loads(line) for line in (tmp_path / LOG_FILE_NAME).read_text("utf-8").splitlines()]
     assert record["event"] == "写入失败" and record["path"] == "报告，终稿.txt"
