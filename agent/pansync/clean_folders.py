@@ -52,12 +52,14 @@ class CleanFolders:
         self._view = view
         self.path = folder_digests.path_beside(state.path)
         self._found: _Found | None = None
+        self._shape = ""
+        """The walk's shape at the last `to_compare`."""
 
     def load(self, shape: str) -> Digests | None:
         """The stored digests, if they go with the synced table as it is now and with `shape`."""
         return folder_digests.load(self.path, self._state.synced_stamp(), shape)
 
-    def to_compare(self, shape: str, remote: Remote) -> Digests | None:
+    def to_compare(self, root: Path, remote: Remote, ignore: IgnoreRules) -> Digests | None:
         """For a whole sync whose cloud listing runs in a forked child: the stored digests that go
         with the synced table, or empty ones (the walks then find which folders are clean, for the
         next sync). None where digests are not worth their cost, and while an exclusion is pending
@@ -66,7 +68,8 @@ class CleanFolders:
             return None
         if any(self._state.exclusions().values()):
             return None
-        stored = self.load(shape)
+        self._shape = walk_shape(root, remote, ignore)
+        stored = self.load(self._shape)
         return stored if stored is not None else Digests()
 
     def synced_source(
@@ -94,21 +97,20 @@ class CleanFolders:
 
     def found(
         self,
-        shape: str,
         local: Mapping[str, bytes],
         remote: Mapping[str, bytes],
         synced: Mapping[str, SyncedEntry],
         sides: tuple[tuple[Collection[str], int], tuple[Collection[str], int]],
     ) -> None:
-        """What a whole round found clean, its walks judged against `synced`; `sides` are, for each
-        side, the keys its walk found and how many of them it found unchanged (synced keys all: a
-        folder missing a synced key is not clean)."""
+        """What a whole round that compared digests (`to_compare`) found clean, its walks judged
+        against `synced`; `sides` are, for each side, the keys its walk found and how many of them
+        it found unchanged (synced keys all: a folder missing a synced key is not clean)."""
         kept = [dict(local), dict(remote)]
         for folders, (found, unchanged) in zip(kept, sides, strict=True):
             if unchanged != len(synced):
                 for key in synced.keys() - found:
                     folders.pop(parent_key(key), None)
-        self._found = _Found(shape, kept[0], kept[1], self._view.reads)
+        self._found = _Found(self._shape, kept[0], kept[1], self._view.reads)
 
     def nothing_found(self) -> None:
         """A round that did not compare digests: nothing to keep from it."""

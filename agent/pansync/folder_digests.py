@@ -21,15 +21,26 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import marshal
+import os
 from collections.abc import Iterable
 from pathlib import Path
+from stat import S_ISDIR
 
 from msgspec import Struct, field
 
 from pansync.names import parent_key
 from pansync.synced_snapshot import Damaged, Stamp, read_frame, replacing, write_frame
 
-__all__ = ["DigestRow", "Digests", "digest_of", "drop_written", "fingerprint", "load", "save"]
+__all__ = [
+    "DigestRow",
+    "Digests",
+    "digest_listing",
+    "digest_of",
+    "drop_written",
+    "fingerprint",
+    "load",
+    "save",
+]
 
 _TAG = "pansync-folder-digests/1"
 
@@ -44,6 +55,18 @@ class Digests(Struct):
     count: int = 0
     local: dict[str, bytes] = field(default_factory=dict)
     remote: dict[str, bytes] = field(default_factory=dict)
+
+
+def digest_listing(entries: Iterable[tuple[str, os.stat_result]]) -> bytes:
+    """The digest of one folder's entries as a walk saw them: (name, lstat), in listing order."""
+    return digest_of(
+        [
+            (name, st.st_mode, 0, 0, st.st_ino)
+            if S_ISDIR(st.st_mode)
+            else (name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino)
+            for name, st in entries
+        ]
+    )
 
 
 def digest_of(rows: list[DigestRow]) -> bytes:

@@ -22,7 +22,7 @@ from msgspec import Struct, field
 
 from pansync import forked
 from pansync.errors import ItemError, ListingError, RemoteError, UnsafePath
-from pansync.folder_digests import DigestRow, digest_of
+from pansync.folder_digests import digest_listing
 from pansync.gc_pause import gc_paused
 from pansync.ignore import IgnoreRules, builtin_match
 from pansync.index import SharedIndex
@@ -340,14 +340,7 @@ def _quiet_listing(remote: LocalRemote, ignore: IgnoreRules, walk: _QuietWalk) -
     for prefix, listed in remote.walk():
         found = None
         if stored is not None and prefix in quiet_folders:
-            seen: list[DigestRow] = []
-            for name, _, st in listed:
-                mode = st.st_mode
-                if S_ISDIR(mode):
-                    seen.append((name, mode, 0, 0, st.st_ino))
-                else:
-                    seen.append((name, mode, st.st_size, st.st_mtime_ns, st.st_ino))
-            found = digest_of(seen)
+            found = digest_listing((name, st) for name, _, st in listed)
             if stored.get(prefix) == found:
                 clean[prefix] = found
                 for _, rel, st in listed:

@@ -33,7 +33,7 @@ from msgspec import Struct, field
 
 from pansync.dirfd import open_folder
 from pansync.errors import RootMissing
-from pansync.folder_digests import DigestRow, digest_of
+from pansync.folder_digests import digest_listing
 from pansync.gc_pause import gc_paused
 from pansync.hashing import md5_file
 from pansync.ignore import IgnoreRules, builtin_match
@@ -201,7 +201,7 @@ def _walk(
             continue
         names, fd, base = listed.names, listed.fd, listed.base
         rows: list[_Row] = []
-        seen: list[DigestRow] | None = [] if stored is not None else None
+        skipped = False  # something here was left out: the folder is not clean
         try:
             # Two names are twins only if one of them is not NFC: a folder of NFC names (ASCII ones
             # included) has none, and most folders are such.
@@ -219,7 +219,7 @@ def _walk(
                         result.issues.append(
                             ScanIssue(printable(rel_name), "name is not valid UTF-8; skipped")
                         )
-                        seen = None
+                        skipped = True
                         continue
                     key_name = _nfc(name)
                 if same_prefix and key_name is name:
@@ -233,11 +233,11 @@ def _walk(
                     st = stat_at(base + name, dir_fd=fd, follow_symlinks=False)
                 except FileNotFoundError:
                     result.skip(key, "vanished while scanning; will look again")
-                    seen = None
+                    skipped = True
                     continue
                 except OSError as exc:
                     result.skip(key, f"cannot read ({exc.strerror}); left as it is")
-                    seen = None
+                    skipped = True
                     continue
                 fmt = st.st_mode & ifmt
                 is_dir = fmt == ifdir
@@ -250,7 +250,7 @@ def _walk(
                         result.skip(key, "symbolic link; PanSync does not follow links")
                     else:
                         result.skip(key, "not a regular file (FIFO, socket or device)")
-                    seen = None
+                    skipped = True
                     continue
                 if owner and owner.get(key_name, name) != name:
                     result.issues.append(
@@ -260,17 +260,14 @@ def _walk(
                             "synced, rename it",
                         )
                     )
-                    seen = None
+                    skipped = True
                     continue
                 rows.append((name, key, rel_name, st, is_dir))
-                if seen is not None:
-                    if is_dir:
-                        seen.append((name, st.st_mode, 0, 0, st.st_ino))
-                    else:
-                        seen.append((name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino))
         finally:
             listed.close()
-        found = digest_of(seen) if seen is not None else None
+        found = None
+        if stored is not None and not skipped:
+            found = digest_listing((row[0], row[3]) for row in rows)
         if found is not None and stored is not None and stored.get(prefix) == found:
             clean[prefix] = found  # every entry as its record describes it: no record needed now
             for name, key, rel_name, st, is_dir in rows:

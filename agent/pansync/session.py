@@ -33,7 +33,7 @@ from pansync.actions import (
     describe,
 )
 from pansync.actions import LocalTrash as LocalTrashAction
-from pansync.clean_folders import CleanFolders, walk_shape
+from pansync.clean_folders import CleanFolders
 from pansync.clients import ClientInfo, register_client
 from pansync.config import Config, FolderConfig
 from pansync.crashpoints import crash_point
@@ -361,8 +361,7 @@ class FolderSync:
         def index() -> SharedIndex | None:
             return self.shared.entries  # decoded only if the listing needs it
 
-        shape = walk_shape(self.root, self.remote, ignore)
-        digests = self.clean.to_compare(shape, self.remote) if scope is None else None
+        digests = self.clean.to_compare(self.root, self.remote, ignore) if scope is None else None
         records, in_child, count = self.clean.synced_source(scope, digests)
         self.clean.nothing_found()
         with (
@@ -411,7 +410,6 @@ class FolderSync:
             hash_deferred(scan, self._in_cloud(listed.tree))
         if digests is not None:
             self.clean.found(
-                shape,
                 scan.digests,
                 listed.digests,
                 synced,

@@ -12,7 +12,8 @@ import pytest
 
 from pansync import folder_digests, forked, remote_tree, session, state
 from pansync.dirfd import open_folder
-from pansync.folder_digests import DigestRow
+from pansync.ignore import IgnoreRules
+from pansync.scan import scan_local
 from tests.e2e.harness import Client, cloud_trash, snapshot
 
 pytestmark = pytest.mark.skipif(not forked.can_fork(), reason="forks only on Linux, single-threaded")
@@ -175,8 +176,10 @@ def test_digests_that_do_not_go_with_the_synced_tree_are_dropped(
         path = runner.clean.path
         stored = folder_digests.load(path, stamp, _only_shape(path))
         assert stored is not None
-        stored.local["报告/草稿"] = folder_digests.digest_of(_rows(alice.root / "报告/草稿"))
+        stored.local["报告/草稿"] = folder_digests.digest_listing(_listing(alice.root / "报告/草稿"))
         folder_digests.save(path, stamp, _only_shape(path), stored)
+        trusting = scan_local(alice.root, runner.state.load_synced(), IgnoreRules(), digests=stored.local)
+        assert "报告/草稿/漏掉的.txt" in trusting.quiet_files  # the forged digest is the walk's own
     finally:
         runner.close()
 
@@ -222,16 +225,9 @@ def _only_shape(path: Path) -> str:
     return str(value[3])
 
 
-def _rows(folder: Path) -> list[DigestRow]:
+def _listing(folder: Path) -> list[tuple[str, os.stat_result]]:
     listed = open_folder(str(folder))
     try:
-        rows: list[DigestRow] = []
-        for name in listed.names:
-            st = os.stat(name, dir_fd=listed.fd, follow_symlinks=False)
-            if os.path.isdir(folder / name):
-                rows.append((name, st.st_mode, 0, 0, st.st_ino))
-            else:
-                rows.append((name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino))
-        return rows
+        return [(name, os.stat(name, dir_fd=listed.fd, follow_symlinks=False)) for name in listed.names]
     finally:
         listed.close()
